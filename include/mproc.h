@@ -1,0 +1,14 @@
+/**
+ * @file mproc.h
+ * mproc: Python's multiprocessing for C. The umbrella header: it includes
+ * every public header and declares nothing itself.
+ */
+#ifndef MPROC_H
+#define MPROC_H
+
+#include "mproc/common.h"
+#include "mproc/context.h"
+#include "mproc/log.h"
+#include "mproc/process.h"
+
+#endif /* MPROC_H */

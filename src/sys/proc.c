@@ -1,0 +1,133 @@
+/*
+ * sys/proc.c - creating processes: fork(), and exec of a fresh program
+ * through posix_spawn (a vfork-class clone in glibc: no page-table copy).
+ *
+ * The exec'd child gets exactly the descriptors it was given: every other
+ * one is closed with closefrom, because host programs (test runners among
+ * them) leak descriptors that are not close-on-exec.
+ */
+#include "sys/sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+pid_t
+mproc__fork(int *pidfd)
+{
+    pid_t pid = fork();
+    int fd;
+
+    *pidfd = -1;
+    if (pid <= 0)
+        return pid < 0 ? -errno : 0;
+    fd = mproc__pidfd_open(pid);
+    if (fd < 0) {
+        /* Cannot watch it: do not leave it running unwatched. Its pid
+         * cannot have been reused: it is our unreaped child. */
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        return fd;
+    }
+    *pidfd = fd;
+    return pid;
+}
+
+/* Map child_fds onto 0..nfds-1. Sources below nfds are first copied above
+ * it, so no dup2 overwrites a source that a later one still needs. */
+static int
+spawn_actions(posix_spawn_file_actions_t *fa, const int *child_fds, int nfds,
+              int *lifted)
+{
+    int rc;
+
+    for (int i = 0; i < nfds; i++) {
+        int src = child_fds[i];
+
+        lifted[i] = -1;
+        if (src < 0) {
+            rc = posix_spawn_file_actions_addopen(fa, i, "/dev/null", O_RDWR,
+                                                  0);
+        } else {
+            if (src < nfds) {
+                lifted[i] = fcntl(src, F_DUPFD_CLOEXEC, nfds);
+                if (lifted[i] < 0)
+                    return -errno;
+                src = lifted[i];
+            }
+            rc = posix_spawn_file_actions_adddup2(fa, src, i);
+        }
+        if (rc != 0)
+            return -rc;
+    }
+    rc = posix_spawn_file_actions_addclosefrom_np(fa, nfds);
+    return -rc;
+}
+
+pid_t
+mproc__spawn(const char *path, char *const argv[], char *const envp[],
+             const int *child_fds, int nfds, int *pidfd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int lifted[8];
+    sigset_t none;
+    pid_t pid = -1;
+    int rc;
+
+    *pidfd = -1;
+    if (nfds > 8)
+        return MPROC_EINVAL;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    /* A fresh program starts with nothing blocked; caught signals are reset
+     * by exec itself, ignored ones stay ignored (as under Python). */
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    rc = spawn_actions(&fa, child_fds, nfds, lifted);
+    if (rc == 0)
+        rc = -posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    for (int i = 0; i < nfds; i++)
+        if (lifted[i] >= 0)
+            mproc__close(&lifted[i]);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc < 0)
+        return rc;
+    rc = mproc__pidfd_open(pid);
+    if (rc < 0) {
+        /* Cannot watch it: do not leave it running unwatched. */
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        return rc;
+    }
+    *pidfd = rc;
+    return pid;
+}
+
+int
+mproc__cpu_count(void)
+{
+    for (int ncpu = 1024; ncpu <= (1 << 16); ncpu *= 2) {
+        size_t size = CPU_ALLOC_SIZE(ncpu);
+        cpu_set_t *set = CPU_ALLOC(ncpu);
+        int count;
+
+        if (set == NULL)
+            return 1;
+        if (sched_getaffinity(0, size, set) == 0) {
+            count = CPU_COUNT_S(size, set);
+            CPU_FREE(set);
+            return count > 0 ? count : 1;
+        }
+        CPU_FREE(set);
+        if (errno != EINVAL)
+            break;
+    }
+    return 1;
+}

@@ -1,0 +1,112 @@
+/*
+ * sys/sys.h - the contract of the kernel layer: the only code in src/ that
+ * creates descriptors, reads clocks, or talks to the kernel's process and
+ * signal interfaces.
+ *
+ * Every descriptor this layer creates is close-on-exec and never lands on
+ * 0-2 unless the caller asks for exactly that fd (child-side dup2). Every
+ * blocking call resumes after EINTR with the time that is left. Functions
+ * return 0 (or a descriptor/count) on success and -errno or an MPROC_E*
+ * code on failure; errno is never a channel.
+ *
+ * Fork: nothing in this layer holds a lock across calls, so every function
+ * may be used in a forked child. Functions marked "child side" are
+ * async-signal-safe and may run between fork and exec.
+ */
+#ifndef MPROC_SYS_H
+#define MPROC_SYS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "mproc/common.h"
+
+/* ---- clock.c: monotonic time and deadlines ------------------------------ */
+
+/* An absolute point on CLOCK_MONOTONIC, or "never". */
+struct mproc__deadline {
+    int64_t at_ns;
+    bool forever;
+};
+
+int64_t mproc__now_ns(void);
+/* Turn a public timeout into a deadline: MPROC_EINVAL for NaN; any negative
+ * value or +inf is forever. Computed once, at the entry of a blocking call. */
+int mproc__deadline_init(struct mproc__deadline *dl, double timeout);
+/* Milliseconds left, rounded up, for poll(): -1 when forever, 0 when past. */
+int mproc__deadline_ms_left(const struct mproc__deadline *dl);
+bool mproc__deadline_passed(const struct mproc__deadline *dl);
+
+/* ---- fd.c: descriptors, all close-on-exec --------------------------------- */
+
+int mproc__pipe(int fds[2]);
+int mproc__socketpair(int fds[2]);
+int mproc__open(const char *path, int flags);
+int mproc__dup(int fd);
+int mproc__epoll_create(void);
+/* Close and forget; never retried on EINTR (the fd is gone either way). */
+void mproc__close(int *fd);
+/* Child side: move fd onto target, keeping close-on-exec as asked. */
+int mproc__dup_to(int fd, int target, bool cloexec);
+/* Child side: close every descriptor from `first` up. */
+void mproc__close_from(int first);
+/* Wait until fd is readable or the deadline passes: 0 or MPROC_ETIMEDOUT. */
+int mproc__wait_readable(int fd, const struct mproc__deadline *dl);
+/* Whether fd is readable right now. */
+bool mproc__is_readable(int fd);
+/* Read exactly len bytes: 0, MPROC_EEOF when the peer closed first. */
+int mproc__read_full(int fd, void *buf, size_t len);
+/* Write all of buf to a socket without ever raising SIGPIPE. */
+int mproc__send_full(int sock, const void *buf, size_t len);
+/* Send len bytes (at least 1) with nfds descriptors attached. */
+int mproc__send_fds(int sock, const void *buf, size_t len, const int *fds,
+                    size_t nfds);
+/* Receive exactly len bytes; descriptors that came with them (up to
+ * max_fds, close-on-exec) go to fds, their count to *nfds; any beyond
+ * max_fds are closed and the call fails with MPROC_EPROTOCOL. */
+int mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
+                    size_t *nfds);
+
+/* ---- pidfd.c and proc.c: processes ---------------------------------------- */
+
+int mproc__pidfd_open(pid_t pid);
+/* 0 when sent or the process has already ended; -errno otherwise. */
+int mproc__pidfd_signal(int pidfd, int sig);
+/* Reap a child through its pidfd without blocking: 0 and its Python-style
+ * exit code (n, or -signal), -EAGAIN while it runs, -errno otherwise. */
+int mproc__pidfd_reap(int pidfd, int *exitcode);
+/* fork(): the child's pid and its pidfd in *pidfd; 0 in the child;
+ * -errno when no child is left running. */
+pid_t mproc__fork(int *pidfd);
+/* Exec `path` with argv/envp; child_fds[i] (or -1) becomes fd i for i in
+ * 0..nfds-1 (-1: /dev/null), every other descriptor is closed, the signal
+ * mask is emptied. Returns the pid and its pidfd in *pidfd, or -errno. */
+pid_t mproc__spawn(const char *path, char *const argv[], char *const envp[],
+                   const int *child_fds, int nfds, int *pidfd);
+/* The CPUs this process may run on (affinity), at least 1. */
+int mproc__cpu_count(void);
+
+/* ---- sig.c: signals ------------------------------------------------------- */
+
+/* Block every signal in the calling thread; the old mask goes to *old. */
+void mproc__sig_block_all(sigset_t *old);
+void mproc__sig_restore(const sigset_t *old);
+/* Ignore, or restore the default action of, one signal (forkserver). */
+void mproc__sig_ignore(int sig);
+void mproc__sig_default(int sig);
+/* Kill the calling process with SIGKILL. */
+_Noreturn void mproc__sig_kill_self(void);
+
+/* ---- atfork.c: the library's one set of fork handlers --------------------- */
+
+/* Register handlers run around every fork() in the process: prepare in
+ * registration order, parent and child in reverse. Any may be NULL. At most
+ * MPROC__ATFORK_MAX registrations. */
+#define MPROC__ATFORK_MAX 8
+void mproc__atfork(void (*prepare)(void), void (*parent)(void),
+                   void (*child)(void));
+
+#endif /* MPROC_SYS_H */

@@ -1,0 +1,152 @@
+/*
+ * tests/helpers/th.c - see th.h.
+ */
+#include "helpers/th.h"
+
+#include <dirent.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int baseline_fds;
+
+double
+th_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+th_fd_count(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the directory's own descriptor */
+}
+
+static bool
+is_forkserver(const char *pid)
+{
+    char path[64], env[65536];
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%s/environ", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    n = fread(env, 1, sizeof(env) - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i += strlen(env + i) + 1)
+        if (strcmp(env + i, "MPROC_BOOT=forkserver") == 0)
+            return true;
+    return false;
+}
+
+int
+th_child_count(void)
+{
+    char path[300], list[4096];
+    struct dirent *e;
+    int count = 0;
+    DIR *d;
+
+    d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        FILE *f;
+        size_t n;
+
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+                 e->d_name);
+        f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        n = fread(list, 1, sizeof(list) - 1, f);
+        fclose(f);
+        list[n] = '\0';
+        for (char *tok = strtok(list, " \n"); tok != NULL;
+             tok = strtok(NULL, " \n"))
+            if (!is_forkserver(tok))
+                count++;
+    }
+    closedir(d);
+    return count;
+}
+
+void
+th_begin(void)
+{
+    /* The forkserver's socket and pidfd are process-lifetime state: start
+     * it before the baseline so a test that uses it leaves the count. */
+    cr_assert_eq(mproc_forkserver_start(), 0);
+    baseline_fds = th_fd_count();
+}
+
+void
+th_end(void)
+{
+    mproc_process **kids = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(mproc_active_children(&kids, &n), 0);
+    mproc_free(kids);
+    cr_assert_eq(n, 0, "%zu children still active", n);
+    cr_assert_eq(th_child_count(), 0, "a child is left running or unreaped");
+    cr_assert_eq(th_fd_count(), baseline_fds, "descriptors leaked: %d vs %d",
+                 th_fd_count(), baseline_fds);
+}
+
+void
+th_slow_block_forever(void)
+{
+    int fds[2];
+    struct pollfd p;
+
+    if (pipe(fds) < 0)
+        _exit(99);
+    p = (struct pollfd){ .fd = fds[0], .events = POLLIN };
+    for (;;)
+        (void)poll(&p, 1, -1);
+}
+
+mproc_process *
+th_start(mproc_target target, const void *arg, size_t len,
+         const mproc_process_opts *opts)
+{
+    mproc_process *p = NULL;
+
+    cr_assert_eq(mproc_process_new(&p, target, arg, len, opts), 0);
+    cr_assert_eq(mproc_process_start(p), 0);
+    return p;
+}
+
+int
+th_run(mproc_target target, const void *arg, size_t len,
+       const mproc_process_opts *opts)
+{
+    mproc_process *p = th_start(target, arg, len, opts);
+    int code;
+
+    cr_assert_eq(mproc_process_join(p, MPROC_FOREVER), 0);
+    code = mproc_process_exitcode(p);
+    mproc_process_free(p);
+    return code;
+}

@@ -1,0 +1,49 @@
+/*
+ * tests/helpers/th.h - what every test file shares: a clean-up check run
+ * after each test (no child left running or unreaped, the descriptor count
+ * back at its baseline), elapsed-time bounds, and helpers that make a child
+ * slow or report through a pipe.
+ */
+#ifndef TH_H
+#define TH_H
+
+#include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <mproc.h>
+
+/* Suite .init/.fini: take the baseline; prove nothing is left. */
+void th_begin(void);
+void th_end(void);
+
+/* Seconds on the monotonic clock. */
+double th_now(void);
+/* Elapsed since t0 is at least lo and at most lo + slack seconds. */
+#define th_assert_elapsed(t0, lo, slack)                                       \
+    do {                                                                       \
+        double th_e_ = th_now() - (t0);                                        \
+        cr_assert_geq(th_e_, (lo) - 0.001, "elapsed %.3f < %.3f", th_e_,     \
+                      (double)(lo));                                           \
+        cr_assert_leq(th_e_, (lo) + (slack), "elapsed %.3f > %.3f", th_e_,   \
+                      (double)((lo) + (slack)));                               \
+    } while (0)
+
+/* Open descriptors of this process. */
+int th_fd_count(void);
+/* Children of this process that are alive or unreaped, not counting the
+ * forkserver. */
+int th_child_count(void);
+
+/* Block in a child until killed or the parent goes: waits on a pipe that
+ * never gets data (no sleeping for luck). */
+void th_slow_block_forever(void);
+
+/* Start a process (must succeed) and return it. */
+mproc_process *th_start(mproc_target target, const void *arg, size_t len,
+                        const mproc_process_opts *opts);
+/* Start, join forever, return the exit code, free. */
+int th_run(mproc_target target, const void *arg, size_t len,
+           const mproc_process_opts *opts);
+
+#endif /* TH_H */
