@@ -201,35 +201,27 @@ Test(process, join_refuses_a_nan_timeout)
 
 Test(process, is_alive_and_sentinel_change_exactly_when_the_child_ends)
 {
-    for (size_t i = 0; i < N_METHODS; i++) {
-        mproc_process_opts o = with_method(methods[i]);
-        int fds[2];
-        mproc_process *p;
-        struct pollfd pf;
+    mproc_process_opts o = with_method(MPROC_START_FORK);
+    struct pollfd pf;
+    mproc_process *p;
+    int fds[2];
 
-        cr_assert_eq(pipe(fds), 0);
-        /* spawn children keep only fds 0-2: pass the read end as stdin is
-         * not possible, so this test uses a fork-inherited fd where the
-         * method allows and a spawn-safe check otherwise. */
-        if (methods[i] != MPROC_START_FORK) {
-            close(fds[0]);
-            close(fds[1]);
-            continue;
-        }
-        p = th_start(wait_for_byte, &fds[0], sizeof(fds[0]), &o);
-        cr_assert(mproc_process_is_alive(p));
-        pf = (struct pollfd){ .fd = mproc_process_sentinel(p),
-                              .events = POLLIN };
-        cr_assert_eq(poll(&pf, 1, 100), 0, "sentinel readable too early");
-        cr_assert(mproc_process_is_alive(p));
-        cr_assert_eq(write(fds[1], "x", 1), 1);
-        cr_assert_eq(poll(&pf, 1, 10000), 1, "sentinel never readable");
-        cr_assert_not(mproc_process_is_alive(p));
-        cr_assert_eq(mproc_process_exitcode(p), 5);
-        close(fds[0]);
-        close(fds[1]);
-        mproc_process_free(p);
-    }
+    /* The child ends when the test lets it: a byte through a pipe it
+     * inherited by fork (exec'd children keep only what they are given). */
+    cr_assert_eq(pipe(fds), 0);
+    p = th_start(wait_for_byte, &fds[0], sizeof(fds[0]), &o);
+    cr_assert(mproc_process_is_alive(p));
+    pf = (struct pollfd){ .fd = mproc_process_sentinel(p), .events = POLLIN };
+    cr_assert_eq(poll(&pf, 1, 100), 0, "sentinel readable too early");
+    cr_assert(mproc_process_is_alive(p));
+    cr_assert_eq(mproc_process_exitcode(p), MPROC_EXITCODE_NONE);
+    cr_assert_eq(write(fds[1], "x", 1), 1);
+    cr_assert_eq(poll(&pf, 1, 10000), 1, "sentinel never readable");
+    cr_assert_not(mproc_process_is_alive(p));
+    cr_assert_eq(mproc_process_exitcode(p), 5);
+    close(fds[0]);
+    close(fds[1]);
+    mproc_process_free(p);
 }
 
 Test(process, sentinel_turns_readable_at_the_end_under_every_method)
@@ -459,6 +451,56 @@ Test(process, spawn_from_another_binary_is_refused_in_the_parent)
     cr_assert_eq(mproc_set_executable(NULL), 0);
     cr_assert_eq(th_run(return_arg, &(int){ 9 }, sizeof(int), &o), 9);
     mproc_process_free(p);
+}
+
+/* The parent handle of a child: alive, joinable with a timeout. */
+static int
+look_at_parent(const void *arg, size_t len)
+{
+    mproc_process *parent = mproc_parent_process();
+
+    (void)arg;
+    (void)len;
+    if (parent == NULL || !mproc_process_is_alive(parent))
+        return 1;
+    if (mproc_process_join(parent, 0.05) != MPROC_ETIMEDOUT)
+        return 2;
+    if (mproc_process_sentinel(parent) < 0 ||
+        mproc_process_exitcode(parent) != MPROC_EXITCODE_NONE)
+        return 3;
+    if (mproc_process_kill(parent) != MPROC_ESTATE)
+        return 4;
+    return 0;
+}
+
+Test(process, a_child_sees_its_parent_alive_through_a_sentinel)
+{
+    for (size_t i = 0; i < N_METHODS; i++) {
+        mproc_process_opts o = with_method(methods[i]);
+
+        cr_assert_eq(th_run(look_at_parent, NULL, 0, &o), 0, "%s",
+                     mproc_start_method_name(methods[i]));
+    }
+}
+
+Test(process, a_dead_forkserver_is_replaced_at_the_next_start)
+{
+    mproc_process_opts o = with_method(MPROC_START_FORKSERVER);
+    pid_t server = th_forkserver_pid();
+    int pidfd;
+    struct pollfd pf;
+
+    cr_assert_gt(server, 0, "no forkserver among %d children",
+                 th_child_count());
+    pidfd = pidfd_open(server, 0);
+    cr_assert_geq(pidfd, 0);
+    cr_assert_eq(kill(server, SIGKILL), 0);
+    pf = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+    cr_assert_eq(poll(&pf, 1, 10000), 1);
+    close(pidfd);
+    cr_assert_eq(th_run(return_arg, &(int){ 4 }, sizeof(int), &o), 4);
+    cr_assert_gt(th_forkserver_pid(), 0);
+    cr_assert_neq(th_forkserver_pid(), server);
 }
 
 /* ---- threads ------------------------------------------------------------- */

@@ -67,7 +67,7 @@ extern "C" {
     X(ETOOSHORT, -10009, "the buffer is too short for the message")            \
     X(ETASK, -10010, "the task reported failure")                              \
     X(EPROTOCOL, -10011, "malformed data from the peer")                       \
-    X(ESTATE, -10012, "not allowed in the object's current state")            \
+    X(ESTATE, -10012, "not allowed in the object's current state")             \
     X(ETOOBIG, -10013, "too big")                                              \
     X(ECHECK, -10014, "the command exited with a non-zero status")
 

@@ -127,8 +127,9 @@ MPROC_API int mproc_start_method_from_name(const char *name,
  *
  * path  the binary (copied); NULL restores the default, the running
  *       program (/proc/self/exe). The binary must be this same program
- *       (the same build): a child of another binary cannot find the target
- *       and mproc_process_start() reports MPROC_EINVAL.
+ *       (the same build): a child of another build of it cannot find the
+ *       target and mproc_process_start() reports MPROC_EINVAL; a program
+ *       that does not link mproc never answers: MPROC_ECRASHED.
  *
  * Returns: 0, or
  *   -ENOENT, -EACCES  path does not name an executable file

@@ -97,8 +97,11 @@ MPROC_API int mproc_process_new(mproc_process **out, mproc_target target,
  *                 (Python: "daemonic processes are not allowed to have
  *                 children")
  *   MPROC_EINVAL  spawn/forkserver: the target is not code of a loaded
- *                 object, or the child's binary does not contain it (see
- *                 mproc_set_executable())
+ *                 object, or the child's binary does not contain it (a
+ *                 different build: see mproc_set_executable())
+ *   MPROC_ECRASHED spawn: the child ended before it could report that it
+ *                 found its target (it crashed while loading, or the
+ *                 executable is not a program that links mproc)
  *   -EAGAIN       the system refused a new process (fork's error)
  *   other -errno  the child could not be created or executed
  *

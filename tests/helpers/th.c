@@ -57,38 +57,86 @@ is_forkserver(const char *pid)
     return false;
 }
 
+/* The parent pid of process `pid`, from /proc/pid/stat, or -1. */
+static pid_t
+parent_of(const char *pid)
+{
+    char path[300], stat[1024];
+    const char *close_paren;
+    char state;
+    int ppid;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    stat[n] = '\0';
+    close_paren = strrchr(stat, ')'); /* the name may hold spaces */
+    if (close_paren == NULL ||
+        sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return ppid;
+}
+
+/* Call fn on each child pid of this process; stop when it returns true.
+ * Scans /proc rather than task/children, which the kernel documents as
+ * unreliable while processes come and go. */
+static void
+each_child(bool (*fn)(const char *pid, void *ctx), void *ctx)
+{
+    pid_t self = getpid();
+    struct dirent *e;
+    DIR *d;
+
+    d = opendir("/proc");
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        if (parent_of(e->d_name) == self && fn(e->d_name, ctx))
+            break;
+    }
+    closedir(d);
+}
+
+static bool
+count_other(const char *pid, void *ctx)
+{
+    if (!is_forkserver(pid))
+        ++*(int *)ctx;
+    return false;
+}
+
 int
 th_child_count(void)
 {
-    char path[300], list[4096];
-    struct dirent *e;
     int count = 0;
-    DIR *d;
 
-    d = opendir("/proc/self/task");
-    if (d == NULL)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        FILE *f;
-        size_t n;
-
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/self/task/%s/children",
-                 e->d_name);
-        f = fopen(path, "r");
-        if (f == NULL)
-            continue;
-        n = fread(list, 1, sizeof(list) - 1, f);
-        fclose(f);
-        list[n] = '\0';
-        for (char *tok = strtok(list, " \n"); tok != NULL;
-             tok = strtok(NULL, " \n"))
-            if (!is_forkserver(tok))
-                count++;
-    }
-    closedir(d);
+    each_child(count_other, &count);
     return count;
+}
+
+static bool
+find_server(const char *pid, void *ctx)
+{
+    if (!is_forkserver(pid))
+        return false;
+    *(pid_t *)ctx = (pid_t)atoi(pid);
+    return true;
+}
+
+pid_t
+th_forkserver_pid(void)
+{
+    pid_t pid = 0;
+
+    each_child(find_server, &pid);
+    return pid;
 }
 
 void

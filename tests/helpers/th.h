@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <mproc.h>
 
@@ -34,6 +35,9 @@ int th_fd_count(void);
 /* Children of this process that are alive or unreaped, not counting the
  * forkserver. */
 int th_child_count(void);
+
+/* The pid of this process's forkserver, or 0. */
+pid_t th_forkserver_pid(void);
 
 /* Block in a child until killed or the parent goes: waits on a pipe that
  * never gets data (no sleeping for luck). */
