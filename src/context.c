@@ -116,9 +116,9 @@ mproc_start_method_name(enum mproc_start_method method)
 int
 mproc_start_method_from_name(const char *name, enum mproc_start_method *out)
 {
-    static const enum mproc_start_method all[] = {
-        MPROC_START_FORK, MPROC_START_SPAWN, MPROC_START_FORKSERVER
-    };
+    static const enum mproc_start_method all[] = { MPROC_START_FORK,
+                                                   MPROC_START_SPAWN,
+                                                   MPROC_START_FORKSERVER };
 
     if (name == NULL || out == NULL)
         return MPROC_EINVAL;

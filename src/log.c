@@ -23,9 +23,9 @@
 #define LINE_MAX_BYTES 4096
 
 struct mproc_logger {
-    atomic_int level;           /* NOTSET (0): silent */
-    pthread_mutex_t mu;         /* guards handler and ctx */
-    mproc_log_handler handler;  /* NULL: stderr */
+    atomic_int level;          /* NOTSET (0): silent */
+    pthread_mutex_t mu;        /* guards handler and ctx */
+    mproc_log_handler handler; /* NULL: stderr */
     void *ctx;
 };
 
@@ -81,8 +81,7 @@ mproc_logger_level(const mproc_logger *lg)
 }
 
 int
-mproc_logger_set_handler(mproc_logger *lg, mproc_log_handler handler,
-                         void *ctx)
+mproc_logger_set_handler(mproc_logger *lg, mproc_log_handler handler, void *ctx)
 {
     if (lg == NULL)
         return MPROC_EINVAL;
@@ -150,8 +149,7 @@ mproc_logger_vlog(mproc_logger *lg, int level, const char *fmt, va_list ap)
         return;
     mproc__process_current_name(name, sizeof(name));
     n = snprintf(line, sizeof(line), "[%s/%s %d] ",
-                 level_name(level, lvbuf, sizeof(lvbuf)), name,
-                 (int)getpid());
+                 level_name(level, lvbuf, sizeof(lvbuf)), name, (int)getpid());
     if (n < 0)
         return;
     if ((size_t)n > sizeof(line) - 2)

@@ -33,28 +33,37 @@
 #include "log.h"
 #include "sys/sys.h"
 
-enum kind { KIND_CHILD, KIND_CURRENT, KIND_PARENT };
-enum state { STATE_CREATED, STATE_STARTING, STATE_STARTED, STATE_CLOSED };
+enum kind {
+    KIND_CHILD,
+    KIND_CURRENT,
+    KIND_PARENT
+};
+enum state {
+    STATE_CREATED,
+    STATE_STARTING,
+    STATE_STARTED,
+    STATE_CLOSED
+};
 
 struct mproc_process {
-    pthread_mutex_t mu;     /* guards the fields below it, but for the
-                               registry links, which registry.mu guards */
-    atomic_int refs;        /* the caller's, plus the registry's */
-    enum kind kind;         /* fixed at creation */
+    pthread_mutex_t mu; /* guards the fields below it, but for the
+                           registry links, which registry.mu guards */
+    atomic_int refs;    /* the caller's, plus the registry's */
+    enum kind kind;     /* fixed at creation */
     enum state state;
     char *name;
-    char *identity;         /* "2:1"; "" for the main process */
-    mproc_target target;    /* fixed at creation */
-    void *arg;              /* fixed at creation */
+    char *identity;      /* "2:1"; "" for the main process */
+    mproc_target target; /* fixed at creation */
+    void *arg;           /* fixed at creation */
     size_t arg_len;
     bool daemon;
     enum mproc_start_method method;
-    pid_t pid;              /* 0 until started */
-    pid_t creator;          /* the process that started it: the reaper */
-    int pidfd;              /* -1 until started and after close */
-    int sentinel;           /* == pidfd, or the forkserver's status pipe */
-    int exitcode;           /* MPROC_EXITCODE_NONE until reaped */
-    bool in_registry;       /* guarded by registry.mu, as are prev/next */
+    pid_t pid;        /* 0 until started */
+    pid_t creator;    /* the process that started it: the reaper */
+    int pidfd;        /* -1 until started and after close */
+    int sentinel;     /* == pidfd, or the forkserver's status pipe */
+    int exitcode;     /* MPROC_EXITCODE_NONE until reaped */
+    bool in_registry; /* guarded by registry.mu, as are prev/next */
     struct mproc_process *prev, *next;
 };
 
@@ -417,8 +426,7 @@ mproc_process_start(mproc_process *p)
         return MPROC_EINVAL;
     ensure_init();
     pthread_mutex_lock(&p->mu);
-    if (p->kind != KIND_CHILD || p->state != STATE_CREATED ||
-        current.daemon) {
+    if (p->kind != KIND_CHILD || p->state != STATE_CREATED || current.daemon) {
         pthread_mutex_unlock(&p->mu);
         return MPROC_ESTATE;
     }
@@ -444,8 +452,8 @@ mproc_process_start(mproc_process *p)
     if (rc < 0)
         return rc;
     registry_add(p);
-    mproc__log(MPROC_LOG_DEBUG, "started %s (pid %d, %s)", p->name,
-               (int)p->pid, mproc_start_method_name(method));
+    mproc__log(MPROC_LOG_DEBUG, "started %s (pid %d, %s)", p->name, (int)p->pid,
+               mproc_start_method_name(method));
     return 0;
 }
 
@@ -794,8 +802,7 @@ become_child(const struct mproc__child_spec *spec, int parent_pidfd)
 }
 
 _Noreturn void
-mproc__process_run_child(const struct mproc__child_spec *spec,
-                         int parent_pidfd)
+mproc__process_run_child(const struct mproc__child_spec *spec, int parent_pidfd)
 {
     int code;
 

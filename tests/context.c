@@ -76,10 +76,9 @@ Test(context, all_methods_are_listed_default_first_with_python_names)
     cr_assert_str_eq(mproc_start_method_name(all[1]), "spawn");
     cr_assert_str_eq(mproc_start_method_name(all[2]), "forkserver");
     for (int i = 0; i < 3; i++) {
-        cr_assert_eq(
-            mproc_start_method_from_name(mproc_start_method_name(all[i]),
-                                         &back),
-            0);
+        cr_assert_eq(mproc_start_method_from_name(
+                         mproc_start_method_name(all[i]), &back),
+                     0);
         cr_assert_eq(back, all[i]);
     }
     cr_assert_eq(mproc_set_start_method(MPROC_START_FORKSERVER, false), 0);

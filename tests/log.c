@@ -81,8 +81,7 @@ log_one_line(const void *arg, size_t len)
 
 Test(log, log_to_stderr_writes_whole_lines_from_children)
 {
-    enum mproc_start_method methods[] = { MPROC_START_FORK,
-                                          MPROC_START_SPAWN,
+    enum mproc_start_method methods[] = { MPROC_START_FORK, MPROC_START_SPAWN,
                                           MPROC_START_FORKSERVER };
     int fds[2], saved;
     char out[8192];
@@ -95,10 +94,10 @@ Test(log, log_to_stderr_writes_whole_lines_from_children)
     for (int i = 0; i < 3; i++) {
         mproc_process *p = NULL;
 
-        cr_assert_eq(mproc_process_new(&p, log_one_line, NULL, 0,
-                                       &(mproc_process_opts){
-                                           .name = "worker-1",
-                                           .start_method = methods[i] }),
+        cr_assert_eq(mproc_process_new(
+                         &p, log_one_line, NULL, 0,
+                         &(mproc_process_opts){ .name = "worker-1",
+                                                .start_method = methods[i] }),
                      0);
         cr_assert_eq(mproc_process_start(p), 0);
         cr_assert_eq(mproc_process_join(p, 10), 0);

@@ -19,9 +19,9 @@
 
 TestSuite(process, .init = th_begin, .fini = th_end, .timeout = 60);
 
-static const enum mproc_start_method methods[] = {
-    MPROC_START_FORK, MPROC_START_SPAWN, MPROC_START_FORKSERVER
-};
+static const enum mproc_start_method methods[] = { MPROC_START_FORK,
+                                                   MPROC_START_SPAWN,
+                                                   MPROC_START_FORKSERVER };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
 static mproc_process_opts
@@ -307,8 +307,7 @@ Test(process, bad_arguments_are_refused)
     cr_assert_eq(mproc_process_new(&p, return_arg, NULL, 4, NULL),
                  MPROC_EINVAL);
     cr_assert_eq(mproc_process_new(&p, return_arg, NULL, 0,
-                                   &(mproc_process_opts){
-                                       .start_method = 99 }),
+                                   &(mproc_process_opts){ .start_method = 99 }),
                  MPROC_EINVAL);
     cr_assert_eq(mproc_process_start(NULL), MPROC_EINVAL);
     cr_assert_eq(mproc_process_join(NULL, 0), MPROC_EINVAL);
@@ -384,9 +383,8 @@ Test(process, default_names_count_processes_and_nest_with_colons)
         snprintf(want.child, sizeof(want.child), "Process-%d:1", n + 1);
         want.parent = getpid(); /* under forkserver, not the getppid() */
 
-        cr_assert_eq(mproc_process_new(&p, check_names, &want, sizeof(want),
-                                       &o),
-                     0);
+        cr_assert_eq(
+            mproc_process_new(&p, check_names, &want, sizeof(want), &o), 0);
         cr_assert_str_eq(mproc_process_name(p), want.own);
         cr_assert_eq(mproc_process_start(p), 0);
         cr_assert_eq(mproc_process_join(p, 10), 0);

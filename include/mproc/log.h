@@ -83,6 +83,8 @@ MPROC_API int mproc_logger_set_level(mproc_logger *lg, int level);
  * The logger's level.
  *
  * Python: logger.level.
+ *
+ * Returns: the level; MPROC_LOG_NOTSET for NULL.
  */
 MPROC_API int mproc_logger_level(const mproc_logger *lg);
 

@@ -158,9 +158,11 @@ MPROC_API bool mproc_process_is_alive(mproc_process *p);
 MPROC_API int mproc_process_exitcode(mproc_process *p);
 
 /**
- * The process id: 0 before start (Python: None).
+ * The process id.
  *
  * Python: Process.pid.
+ *
+ * Returns: the pid; 0 before start (Python: None) and for NULL.
  */
 MPROC_API pid_t mproc_process_pid(const mproc_process *p);
 
@@ -193,6 +195,8 @@ MPROC_API int mproc_process_set_name(mproc_process *p, const char *name);
  * Whether the process is a daemon.
  *
  * Python: Process.daemon.
+ *
+ * Returns: the flag; false for NULL.
  */
 MPROC_API bool mproc_process_is_daemon(const mproc_process *p);
 
@@ -263,6 +267,8 @@ MPROC_API int mproc_process_sentinel(const mproc_process *p);
  * Library-owned handles (current, parent) are not freed.
  *
  * p  the handle; NULL does nothing.
+ *
+ * Returns: nothing.
  */
 MPROC_API void mproc_process_free(mproc_process *p);
 
@@ -316,6 +322,8 @@ MPROC_API int mproc_active_children(mproc_process ***out, size_t *n);
  * Python: multiprocessing.cpu_count() (Python counts every CPU of the
  * machine; mproc counts those this process is allowed to use, like
  * os.process_cpu_count() of Python 3.13).
+ *
+ * Returns: the count, at least 1.
  *
  * Thread-safe: yes.
  */

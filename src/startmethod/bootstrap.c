@@ -131,8 +131,7 @@ get_str(struct reader *r, char **dst, size_t *len_out)
 }
 
 int
-mproc__spec_decode(const void *data, size_t len,
-                   struct mproc__child_spec *out)
+mproc__spec_decode(const void *data, size_t len, struct mproc__child_spec *out)
 {
     struct reader r = { data, len };
     uint32_t magic = 0;
@@ -146,8 +145,8 @@ mproc__spec_decode(const void *data, size_t len,
     memset(out, 0, sizeof(*out));
     ok = get(&r, &magic, sizeof(magic)) && magic == SPEC_MAGIC &&
          get(&r, &daemon, sizeof(daemon)) && get(&r, &level, sizeof(level)) &&
-         get(&r, &ppid, sizeof(ppid)) &&
-         get_str(&r, &out->name, NULL) && get_str(&r, &out->identity, NULL) &&
+         get(&r, &ppid, sizeof(ppid)) && get_str(&r, &out->name, NULL) &&
+         get_str(&r, &out->identity, NULL) &&
          get_str(&r, &out->parent_name, NULL) &&
          get_str(&r, &out->loc.object, NULL) &&
          get(&r, &out->loc.offset, sizeof(out->loc.offset)) &&

@@ -128,8 +128,7 @@ request_locked(const mproc_buf *wire, const int *passed,
 
     rc = mproc__spec_send(server.sock, wire, passed, N_PASSED);
     if (rc == 0)
-        rc = mproc__recv_fds(server.sock, reply, sizeof(reply), fds, 2,
-                             &nfds);
+        rc = mproc__recv_fds(server.sock, reply, sizeof(reply), fds, 2, &nfds);
     if (rc < 0)
         return rc;
     if (reply[0] == 0 && nfds == 2) {
@@ -142,8 +141,8 @@ request_locked(const mproc_buf *wire, const int *passed,
 }
 
 int
-mproc__start_forkserver(const struct mproc__child_spec *spec,
-                        int parent_pidfd, struct mproc__started *out)
+mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
+                        struct mproc__started *out)
 {
     mproc_buf wire = { 0 };
     int passed[N_PASSED] = { parent_pidfd, STDOUT_FILENO, STDERR_FILENO };

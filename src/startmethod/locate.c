@@ -20,13 +20,13 @@
 #include <string.h>
 
 struct search {
-    uintptr_t addr;        /* locate: the function; resolve: unused */
-    const char *object;    /* resolve: the object's name */
-    uint64_t offset;       /* resolve: the offset to check */
+    uintptr_t addr;     /* locate: the function; resolve: unused */
+    const char *object; /* resolve: the object's name */
+    uint64_t offset;    /* resolve: the offset to check */
     bool found;
-    bool executable;       /* the address lies in an executable segment */
+    bool executable; /* the address lies in an executable segment */
     uintptr_t base;
-    char *name;            /* locate: copy of the object's name */
+    char *name; /* locate: copy of the object's name */
     uint8_t build_id[64];
     uint32_t build_id_len;
 };

@@ -43,8 +43,8 @@ boot_environ(const char *mode, char **marker)
         return NULL;
     }
     for (size_t i = 0; i < n; i++)
-        if (strncmp(environ[i], MPROC__BOOT_ENV "=",
-                    sizeof(MPROC__BOOT_ENV)) != 0)
+        if (strncmp(environ[i], MPROC__BOOT_ENV "=", sizeof(MPROC__BOOT_ENV)) !=
+            0)
             env[k++] = environ[i];
     env[k++] = *marker;
     env[k] = NULL;
@@ -112,9 +112,9 @@ mproc__start_spawn(const struct mproc__child_spec *spec, int parent_pidfd,
     if (rc < 0)
         goto done;
     pid = mproc__exec_self(
-        "spawn", (int[]){ -1, STDOUT_FILENO, STDERR_FILENO, sv[1],
-                          parent_pidfd },
-        5, &pidfd);
+        "spawn",
+        (int[]){ -1, STDOUT_FILENO, STDERR_FILENO, sv[1], parent_pidfd }, 5,
+        &pidfd);
     mproc__close(&sv[1]);
     if (pid < 0) {
         rc = pid;

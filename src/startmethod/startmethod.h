@@ -25,21 +25,21 @@
 
 /* A target as another execution of the same program can find it again. */
 struct mproc__target_loc {
-    char *object;          /* "" for the main executable, else its path */
-    uint64_t offset;       /* from the object's load address */
-    uint8_t build_id[64];  /* GNU build id, if the object has one */
+    char *object;         /* "" for the main executable, else its path */
+    uint64_t offset;      /* from the object's load address */
+    uint8_t build_id[64]; /* GNU build id, if the object has one */
     uint32_t build_id_len;
 };
 
 /* Everything a child needs to become the process the parent created. */
 struct mproc__child_spec {
-    char *name;           /* the child's name */
-    char *identity;       /* "2" or "2:1": its place in the process tree */
+    char *name;     /* the child's name */
+    char *identity; /* "2" or "2:1": its place in the process tree */
     bool daemon;
-    int log_level;        /* the parent's logger level, for exec'd children */
+    int log_level; /* the parent's logger level, for exec'd children */
     pid_t parent_pid;
     char *parent_name;
-    mproc_target target;  /* fork: the pointer; others: resolved from loc */
+    mproc_target target; /* fork: the pointer; others: resolved from loc */
     struct mproc__target_loc loc;
     void *arg;
     size_t arg_len;
@@ -48,8 +48,8 @@ struct mproc__child_spec {
 /* What a start method hands back: all descriptors close-on-exec. */
 struct mproc__started {
     pid_t pid;
-    int pidfd;     /* for signals (and reaping, unless forkserver) */
-    int sentinel;  /* readable at the end: the pidfd, or a status pipe */
+    int pidfd;    /* for signals (and reaping, unless forkserver) */
+    int sentinel; /* readable at the end: the pidfd, or a status pipe */
 };
 
 /* locate.c */
@@ -90,8 +90,7 @@ int mproc__start_forkserver(const struct mproc__child_spec *spec,
 /* spawn.c: execute the program afresh (mproc_set_executable's binary)
  * marked with MPROC_BOOT=mode; fds[i] becomes fd i in it (-1: /dev/null).
  * Returns the pid, its pidfd in *pidfd, or a negative code. */
-pid_t mproc__exec_self(const char *mode, const int *fds, int nfds,
-                       int *pidfd);
+pid_t mproc__exec_self(const char *mode, const int *fds, int nfds, int *pidfd);
 
 /* The two entries the constructor dispatches to; neither returns. */
 _Noreturn void mproc__spawn_child_main(int boot_fd);

@@ -53,8 +53,7 @@ install(void)
 }
 
 void
-mproc__atfork(void (*prepare)(void), void (*parent)(void),
-              void (*child)(void))
+mproc__atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
     pthread_once(&installed, install);
     pthread_mutex_lock(&table_mu);

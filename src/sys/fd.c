@@ -240,7 +240,8 @@ mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
         char space[CMSG_SPACE(sizeof(int) * 8)];
     } control;
     struct iovec iov = { .iov_base = buf, .iov_len = len };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+    struct msghdr msg = { .msg_iov = &iov,
+                          .msg_iovlen = 1,
                           .msg_control = control.space,
                           .msg_controllen = sizeof(control.space) };
     struct cmsghdr *c;

@@ -50,8 +50,8 @@ spawn_actions(posix_spawn_file_actions_t *fa, const int *child_fds, int nfds,
 
         lifted[i] = -1;
         if (src < 0) {
-            rc = posix_spawn_file_actions_addopen(fa, i, "/dev/null", O_RDWR,
-                                                  0);
+            rc =
+                posix_spawn_file_actions_addopen(fa, i, "/dev/null", O_RDWR, 0);
         } else {
             if (src < nfds) {
                 lifted[i] = fcntl(src, F_DUPFD_CLOEXEC, nfds);

@@ -40,7 +40,8 @@ int mproc__deadline_init(struct mproc__deadline *dl, double timeout);
 int mproc__deadline_ms_left(const struct mproc__deadline *dl);
 bool mproc__deadline_passed(const struct mproc__deadline *dl);
 
-/* ---- fd.c: descriptors, all close-on-exec --------------------------------- */
+/* ---- fd.c: descriptors, all close-on-exec ---------------------------------
+ */
 
 int mproc__pipe(int fds[2]);
 int mproc__socketpair(int fds[2]);
@@ -70,7 +71,8 @@ int mproc__send_fds(int sock, const void *buf, size_t len, const int *fds,
 int mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
                     size_t *nfds);
 
-/* ---- pidfd.c and proc.c: processes ---------------------------------------- */
+/* ---- pidfd.c and proc.c: processes ----------------------------------------
+ */
 
 int mproc__pidfd_open(pid_t pid);
 /* 0 when sent or the process has already ended; -errno otherwise. */
@@ -89,7 +91,8 @@ pid_t mproc__spawn(const char *path, char *const argv[], char *const envp[],
 /* The CPUs this process may run on (affinity), at least 1. */
 int mproc__cpu_count(void);
 
-/* ---- sig.c: signals ------------------------------------------------------- */
+/* ---- sig.c: signals -------------------------------------------------------
+ */
 
 /* Block every signal in the calling thread; the old mask goes to *old. */
 void mproc__sig_block_all(sigset_t *old);
@@ -100,7 +103,8 @@ void mproc__sig_default(int sig);
 /* Kill the calling process with SIGKILL. */
 _Noreturn void mproc__sig_kill_self(void);
 
-/* ---- atfork.c: the library's one set of fork handlers --------------------- */
+/* ---- atfork.c: the library's one set of fork handlers ---------------------
+ */
 
 /* Register handlers run around every fork() in the process: prepare in
  * registration order, parent and child in reverse. Any may be NULL. At most

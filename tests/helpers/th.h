@@ -24,9 +24,9 @@ double th_now(void);
 #define th_assert_elapsed(t0, lo, slack)                                       \
     do {                                                                       \
         double th_e_ = th_now() - (t0);                                        \
-        cr_assert_geq(th_e_, (lo) - 0.001, "elapsed %.3f < %.3f", th_e_,     \
+        cr_assert_geq(th_e_, (lo)-0.001, "elapsed %.3f < %.3f", th_e_,         \
                       (double)(lo));                                           \
-        cr_assert_leq(th_e_, (lo) + (slack), "elapsed %.3f > %.3f", th_e_,   \
+        cr_assert_leq(th_e_, (lo) + (slack), "elapsed %.3f > %.3f", th_e_,     \
                       (double)((lo) + (slack)));                               \
     } while (0)
 

@@ -1,0 +1,60 @@
+# The commands users type (DESIGN.md §1): a thin wrapper over cmake and ctest.
+# Missing Debian packages are installed first by scripts/bootstrap.
+#
+#   make demo | test | bench | install PREFIX=/opt/mproc | docs | tsan | lint
+#   make build | build-asan | clean
+
+PREFIX ?= /usr/local
+CTEST_ARGS = --output-on-failure --no-tests=error -j2
+
+.PHONY: all build build-asan demo test bench install docs tsan lint clean \
+        bootstrap
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build build
+
+build-asan: bootstrap
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON
+	cmake --build build-asan
+
+demo: build
+	examples/tour build
+
+lint: bootstrap
+	tools/lint build
+
+# lint, the suite in both builds, the install test: the first failure stops.
+test: bootstrap
+	$(MAKE) --no-print-directory build
+	tools/lint build
+	ctest --test-dir build $(CTEST_ARGS)
+	$(MAKE) --no-print-directory build-asan
+	ctest --test-dir build-asan $(CTEST_ARGS)
+	tests/install/run build
+
+bench: build
+	python3 bench/run build
+
+install: bootstrap
+	cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DCMAKE_INSTALL_PREFIX=$(PREFIX)
+	cmake --build build
+	cmake --install build
+
+docs:
+	@scripts/bootstrap docs
+	@mkdir -p build/docs
+	doxygen Doxyfile
+	@echo "docs: open build/docs/html/index.html"
+
+tsan:
+	@echo "tsan: no TSan tests yet"
+
+clean:
+	rm -rf build build-asan
