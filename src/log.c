@@ -149,7 +149,8 @@ mproc_logger_vlog(mproc_logger *lg, int level, const char *fmt, va_list ap)
         return;
     mproc__process_current_name(name, sizeof(name));
     n = snprintf(line, sizeof(line), "[%s/%s %d] ",
-                 level_name(level, lvbuf, sizeof(lvbuf)), name, (int)getpid());
+                 level_name(level, lvbuf, sizeof(lvbuf)), name,
+                 (int)mproc__self_pid());
     if (n < 0)
         return;
     if ((size_t)n > sizeof(line) - 2)

@@ -21,10 +21,10 @@
 #include "process.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -227,7 +227,7 @@ reap_locked(struct mproc_process *p)
     if (p->exitcode != MPROC_EXITCODE_NONE)
         return 0;
     if (p->kind != KIND_CHILD || p->state != STATE_STARTED ||
-        p->creator != getpid())
+        p->creator != mproc__self_pid())
         return -EAGAIN;
     if (p->sentinel != p->pidfd) {
         /* forkserver: the server writes the status once it has reaped. */
@@ -365,6 +365,18 @@ register_exit(void)
     (void)atexit(exit_children);
 }
 
+/* Python's _flush_std_streams. An empty stream is left alone: fflush would
+ * still take its lock, a write to a page shared with the parent after a
+ * fork (a copy-on-write fault on the start path). */
+static void
+flush_std_streams(void)
+{
+    if (__fpending(stdout) > 0)
+        fflush(stdout);
+    if (__fpending(stderr) > 0)
+        fflush(stderr);
+}
+
 /* Fill the spec the start methods work from; p's fixed fields only. */
 static int
 build_spec(struct mproc_process *p, enum mproc_start_method method,
@@ -375,7 +387,7 @@ build_spec(struct mproc_process *p, enum mproc_start_method method,
         .identity = p->identity,
         .daemon = p->daemon,
         .log_level = mproc_logger_level(mproc_get_logger()),
-        .parent_pid = getpid(),
+        .parent_pid = mproc__self_pid(),
         .parent_name = parent_name,
         .target = p->target,
         .arg = p->arg,
@@ -399,8 +411,10 @@ start_child(struct mproc_process *p, enum mproc_start_method method,
     rc = build_spec(p, method, parent_name, &spec);
     if (rc < 0)
         return rc;
+    /* What the parent printed comes out before what the child prints. */
+    flush_std_streams();
     /* The child watches this pidfd to learn when its parent is gone. */
-    parent_pidfd = mproc__pidfd_open(getpid());
+    parent_pidfd = mproc__self_pidfd();
     if (parent_pidfd < 0) {
         rc = parent_pidfd;
     } else if (method == MPROC_START_FORK) {
@@ -410,7 +424,6 @@ start_child(struct mproc_process *p, enum mproc_start_method method,
     } else {
         rc = mproc__start_forkserver(&spec, parent_pidfd, started);
     }
-    mproc__close(&parent_pidfd);
     mproc__target_loc_clear(&spec.loc);
     return rc;
 }
@@ -446,7 +459,7 @@ mproc_process_start(mproc_process *p)
         p->pid = started.pid;
         p->pidfd = started.pidfd;
         p->sentinel = started.sentinel;
-        p->creator = getpid();
+        p->creator = mproc__self_pid();
     }
     pthread_mutex_unlock(&p->mu);
     if (rc < 0)
@@ -471,7 +484,7 @@ mproc_process_join(mproc_process *p, double timeout)
         return rc;
     pthread_mutex_lock(&p->mu);
     if (p->kind == KIND_CURRENT || p->state != STATE_STARTED ||
-        (p->kind == KIND_CHILD && p->creator != getpid())) {
+        (p->kind == KIND_CHILD && p->creator != mproc__self_pid())) {
         pthread_mutex_unlock(&p->mu);
         return MPROC_ESTATE;
     }
@@ -502,7 +515,7 @@ mproc_process_is_alive(mproc_process *p)
     pthread_mutex_lock(&p->mu);
     if (p->state != STATE_STARTED) {
         alive = false;
-    } else if (p->kind == KIND_CHILD && p->creator == getpid()) {
+    } else if (p->kind == KIND_CHILD && p->creator == mproc__self_pid()) {
         alive = reap_locked(p) != 0;
     } else {
         /* the parent, or a sibling's handle inherited through fork */
@@ -536,7 +549,7 @@ mproc_process_pid(const mproc_process *p)
     if (p == NULL)
         return 0;
     if (p->kind == KIND_CURRENT)
-        return getpid();
+        return mproc__self_pid();
     return p->pid;
 }
 
@@ -766,8 +779,6 @@ start_parent_watch(int parent_pidfd)
 static void
 become_child(const struct mproc__child_spec *spec, int parent_pidfd)
 {
-    int devnull;
-
     ensure_init();
     pthread_mutex_lock(&current.mu);
     free(current.name);
@@ -785,16 +796,9 @@ become_child(const struct mproc__child_spec *spec, int parent_pidfd)
     parent.sentinel = parent_pidfd;
     pthread_mutex_unlock(&parent.mu);
     has_parent = parent_pidfd >= 0;
-    if (parent_pidfd >= 0)
-        (void)mproc__dup_to(parent_pidfd, parent_pidfd, true);
-
     /* As Python's children: stdin is /dev/null, so children never fight
      * over the terminal. */
-    devnull = mproc__open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-        (void)mproc__dup_to(devnull, STDIN_FILENO, false);
-        mproc__close(&devnull);
-    }
+    (void)mproc__stdin_to_devnull();
     if (spec->log_level > MPROC_LOG_NOTSET) /* exec'd children start silent */
         (void)mproc_logger_set_level(mproc_get_logger(), spec->log_level);
     if (spec->daemon && parent_pidfd >= 0)
@@ -807,11 +811,10 @@ mproc__process_run_child(const struct mproc__child_spec *spec, int parent_pidfd)
     int code;
 
     become_child(spec, parent_pidfd);
-    mproc__log(MPROC_LOG_INFO, "child process calling self.run()");
+    mproc__log(MPROC_LOG_INFO, "child process calling its target");
     code = spec->target(spec->arg, spec->arg_len);
     exit_children();
     mproc__log(MPROC_LOG_INFO, "process exiting with exitcode %d", code);
-    fflush(stdout);
-    fflush(stderr);
+    flush_std_streams();
     _exit(code);
 }

@@ -3,12 +3,10 @@
  *
  * The child is a copy of the parent at the moment of the call, with only
  * the calling thread; it runs the target straight from the spec in its
- * copy of memory. stdout and stderr are flushed first, as Python does, so
- * text buffered before the fork is not printed twice.
+ * copy of memory (process.c has flushed stdout and stderr, as Python does,
+ * so text buffered before the fork is not printed twice).
  */
 #include "startmethod/startmethod.h"
-
-#include <stdio.h>
 
 #include "process.h"
 #include "sys/sys.h"
@@ -20,8 +18,6 @@ mproc__start_fork(const struct mproc__child_spec *spec, int parent_pidfd,
     int pidfd;
     pid_t pid;
 
-    fflush(stdout);
-    fflush(stderr);
     pid = mproc__fork(&pidfd);
     if (pid == 0)
         mproc__process_run_child(spec, parent_pidfd);

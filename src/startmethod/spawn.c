@@ -155,5 +155,7 @@ mproc__spawn_child_main(int boot_fd)
     if (rc < 0)
         _exit(70); /* EX_SOFTWARE; the parent has the reason */
     mproc__close(&boot_fd);
+    /* Inherited without close-on-exec; the child's own execs must not. */
+    (void)mproc__dup_to(MPROC__PARENT_FD, MPROC__PARENT_FD, true);
     mproc__process_run_child(&spec, MPROC__PARENT_FD);
 }

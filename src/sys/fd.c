@@ -128,6 +128,27 @@ mproc__close_from(int first)
 }
 
 int
+mproc__stdin_to_devnull(void)
+{
+    int fd;
+
+    /* 0 is the lowest free number once closed: usually two syscalls. */
+    (void)close(STDIN_FILENO);
+    do
+        fd = open("/dev/null", O_RDONLY);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return -errno;
+    if (fd != STDIN_FILENO) {
+        int rc = mproc__dup_to(fd, STDIN_FILENO, false);
+
+        (void)close(fd);
+        return rc;
+    }
+    return 0;
+}
+
+int
 mproc__wait_readable(int fd, const struct mproc__deadline *dl)
 {
     for (;;) {

@@ -19,8 +19,12 @@
 pid_t
 mproc__fork(int *pidfd)
 {
-    pid_t pid = fork();
+    pid_t pid;
     int fd;
+
+    mproc__mark_fork(true);
+    pid = fork();
+    mproc__mark_fork(false);
 
     *pidfd = -1;
     if (pid <= 0)

@@ -54,6 +54,8 @@ void mproc__close(int *fd);
 int mproc__dup_to(int fd, int target, bool cloexec);
 /* Child side: close every descriptor from `first` up. */
 void mproc__close_from(int first);
+/* Child side: make fd 0 read /dev/null (Python's children do the same). */
+int mproc__stdin_to_devnull(void);
 /* Wait until fd is readable or the deadline passes: 0 or MPROC_ETIMEDOUT. */
 int mproc__wait_readable(int fd, const struct mproc__deadline *dl);
 /* Whether fd is readable right now. */
@@ -75,6 +77,15 @@ int mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
  */
 
 int mproc__pidfd_open(pid_t pid);
+/* This process's pid, cached (reset in a forked child). */
+pid_t mproc__self_pid(void);
+/* A pidfd of this process, opened once and kept (close-on-exec): the one
+ * every child is given to watch its parent. -errno if it cannot open. A
+ * child made by mproc__fork() keeps its inherited copy open under the same
+ * number; any other fork's child has it closed. */
+int mproc__self_pidfd(void);
+/* Used by mproc__fork() only: mark the calling thread as forking. */
+void mproc__mark_fork(bool on);
 /* 0 when sent or the process has already ended; -errno otherwise. */
 int mproc__pidfd_signal(int pidfd, int sig);
 /* Reap a child through its pidfd without blocking: 0 and its Python-style

@@ -142,9 +142,13 @@ th_forkserver_pid(void)
 void
 th_begin(void)
 {
-    /* The forkserver's socket and pidfd are process-lifetime state: start
-     * it before the baseline so a test that uses it leaves the count. */
-    cr_assert_eq(mproc_forkserver_start(), 0);
+    /* The forkserver's socket and pidfd, and the pidfd children get of
+     * their parent, are process-lifetime state: create them before the
+     * baseline by starting one process under the forkserver. */
+    cr_assert_eq(
+        th_run(th_return_zero, NULL, 0,
+               &(mproc_process_opts){ .start_method = MPROC_START_FORKSERVER }),
+        0);
     baseline_fds = th_fd_count();
 }
 
@@ -160,6 +164,14 @@ th_end(void)
     cr_assert_eq(th_child_count(), 0, "a child is left running or unreaped");
     cr_assert_eq(th_fd_count(), baseline_fds, "descriptors leaked: %d vs %d",
                  th_fd_count(), baseline_fds);
+}
+
+int
+th_return_zero(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    return 0;
 }
 
 void

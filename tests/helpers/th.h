@@ -43,6 +43,9 @@ pid_t th_forkserver_pid(void);
  * never gets data (no sleeping for luck). */
 void th_slow_block_forever(void);
 
+/* A target that returns 0 at once. */
+int th_return_zero(const void *arg, size_t len);
+
 /* Start a process (must succeed) and return it. */
 mproc_process *th_start(mproc_target target, const void *arg, size_t len,
                         const mproc_process_opts *opts);
