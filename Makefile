@@ -53,8 +53,12 @@ docs:
 	doxygen Doxyfile
 	@echo "docs: open build/docs/html/index.html"
 
-tsan:
-	@echo "tsan: no TSan tests yet"
+# ThreadSanitizer programs (tests/tsan/): separate from make test (DESIGN
+# §5.12), since TSan cannot run under Criterion.
+tsan: bootstrap
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMPROC_TSAN=ON
+	cmake --build build-tsan
+	ctest --test-dir build-tsan $(CTEST_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

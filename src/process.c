@@ -456,7 +456,7 @@ mproc_process_start(mproc_process *p)
     } else {
         p->state = STATE_STARTED;
         p->method = method;
-        p->pid = started.pid;
+        atomic_store(&p->pid, started.pid);
         p->pidfd = started.pidfd;
         p->sentinel = started.sentinel;
         p->creator = mproc__self_pid();
@@ -550,7 +550,7 @@ mproc_process_pid(const mproc_process *p)
         return 0;
     if (p->kind == KIND_CURRENT)
         return mproc__self_pid();
-    return p->pid;
+    return atomic_load(&p->pid);
 }
 
 const char *

@@ -5,10 +5,17 @@
  * order is written down in one place: prepare handlers run in registration
  * order (which is the library's lock order), parent and child handlers in
  * reverse. Registration happens from pthread_once initialisers only.
+ *
+ * A module may register while another thread forks. An entry is filled
+ * before `count` publishes it (release/acquire), and a fork runs the parent
+ * and child handlers of exactly the entries its prepare ran: the count is
+ * snapshotted per thread, since the thread that forks is the one that
+ * runs all three.
  */
 #include "sys/sys.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 struct handlers {
@@ -18,14 +25,17 @@ struct handlers {
 };
 
 static struct handlers table[MPROC__ATFORK_MAX];
-static int count;
+static atomic_int count;
+static _Thread_local int forking_count
+    __attribute__((tls_model("initial-exec")));
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t installed = PTHREAD_ONCE_INIT;
 
 static void
 run_prepare(void)
 {
-    for (int i = 0; i < count; i++)
+    forking_count = atomic_load_explicit(&count, memory_order_acquire);
+    for (int i = 0; i < forking_count; i++)
         if (table[i].prepare != NULL)
             table[i].prepare();
 }
@@ -33,7 +43,7 @@ run_prepare(void)
 static void
 run_parent(void)
 {
-    for (int i = count - 1; i >= 0; i--)
+    for (int i = forking_count - 1; i >= 0; i--)
         if (table[i].parent != NULL)
             table[i].parent();
 }
@@ -41,7 +51,7 @@ run_parent(void)
 static void
 run_child(void)
 {
-    for (int i = count - 1; i >= 0; i--)
+    for (int i = forking_count - 1; i >= 0; i--)
         if (table[i].child != NULL)
             table[i].child();
 }
@@ -55,10 +65,14 @@ install(void)
 void
 mproc__atfork(void (*prepare)(void), void (*parent)(void), void (*child)(void))
 {
+    int n;
+
     pthread_once(&installed, install);
     pthread_mutex_lock(&table_mu);
-    if (count == MPROC__ATFORK_MAX)
+    n = atomic_load_explicit(&count, memory_order_relaxed);
+    if (n == MPROC__ATFORK_MAX)
         abort(); /* a library bug: raise MPROC__ATFORK_MAX */
-    table[count++] = (struct handlers){ prepare, parent, child };
+    table[n] = (struct handlers){ prepare, parent, child };
+    atomic_store_explicit(&count, n + 1, memory_order_release);
     pthread_mutex_unlock(&table_mu);
 }
