@@ -7,7 +7,9 @@
 #define MPROC_H
 
 #include "mproc/common.h"
+#include "mproc/conn.h"
 #include "mproc/context.h"
+#include "mproc/listener.h"
 #include "mproc/log.h"
 #include "mproc/process.h"
 

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "context.h"
 #include "log.h"
 #include "sys/sys.h"
@@ -57,6 +58,8 @@ struct mproc_process {
     void *arg;           /* fixed at creation */
     size_t arg_len;
     bool daemon;
+    unsigned char *authkey; /* NULL in the current process until used */
+    size_t authkey_len;
     enum mproc_start_method method;
     pid_t pid;        /* 0 until started */
     pid_t creator;    /* the process that started it: the reaper */
@@ -160,6 +163,7 @@ destroy(struct mproc_process *p)
     free(p->name);
     free(p->identity);
     free(p->arg);
+    free(p->authkey);
     free(p);
 }
 
@@ -270,6 +274,51 @@ child_identity(unsigned n)
     return id;
 }
 
+/* Replace p's key with a copy of key; caller holds p->mu. */
+static int
+store_authkey(struct mproc_process *p, const void *key, size_t len)
+{
+    unsigned char *copy = malloc(len);
+
+    if (copy == NULL)
+        return MPROC_ENOMEM;
+    memcpy(copy, key, len);
+    free(p->authkey);
+    p->authkey = copy;
+    p->authkey_len = len;
+    return 0;
+}
+
+/* The main process's key: 32 random bytes, made at first use (Python's
+ * os.urandom(32)). Caller holds current.mu. */
+static int
+current_authkey_locked(void)
+{
+    unsigned char key[32];
+    int rc;
+
+    if (current.authkey != NULL)
+        return 0;
+    rc = mproc__random_bytes(key, sizeof(key));
+    if (rc == 0)
+        rc = store_authkey(&current, key, sizeof(key));
+    return rc;
+}
+
+/* A new process object starts with its creator's key. */
+static int
+copy_current_authkey(struct mproc_process *p)
+{
+    int rc;
+
+    pthread_mutex_lock(&current.mu);
+    rc = current_authkey_locked();
+    if (rc == 0)
+        rc = store_authkey(p, current.authkey, current.authkey_len);
+    pthread_mutex_unlock(&current.mu);
+    return rc;
+}
+
 int
 mproc_process_new(mproc_process **out, mproc_target target, const void *arg,
                   size_t len, const mproc_process_opts *opts)
@@ -315,6 +364,8 @@ mproc_process_new(mproc_process **out, mproc_target target, const void *arg,
         memcpy(p->arg, arg, len);
         p->arg_len = len;
     }
+    if (copy_current_authkey(p) < 0)
+        goto fail;
     *out = p;
     return 0;
 
@@ -392,6 +443,8 @@ build_spec(struct mproc_process *p, enum mproc_start_method method,
         .target = p->target,
         .arg = p->arg,
         .arg_len = p->arg_len,
+        .authkey = p->authkey,
+        .authkey_len = p->authkey_len,
     };
     if (method == MPROC_START_FORK)
         return 0;
@@ -604,6 +657,46 @@ mproc_process_set_daemon(mproc_process *p, bool daemon)
     return rc;
 }
 
+const void *
+mproc_process_authkey(mproc_process *p, size_t *len)
+{
+    const void *key = NULL;
+    size_t n = 0;
+
+    if (p != NULL) {
+        if (p->kind == KIND_CURRENT)
+            ensure_init();
+        pthread_mutex_lock(&p->mu);
+        if (p->kind != KIND_CURRENT || current_authkey_locked() == 0) {
+            key = p->authkey;
+            n = p->authkey_len;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    if (len != NULL)
+        *len = n;
+    return key;
+}
+
+int
+mproc_process_set_authkey(mproc_process *p, const void *key, size_t len)
+{
+    int rc;
+
+    if (p == NULL || key == NULL || len == 0)
+        return MPROC_EINVAL;
+    if (p->kind == KIND_CURRENT)
+        ensure_init();
+    pthread_mutex_lock(&p->mu);
+    if (p->kind == KIND_PARENT ||
+        (p->kind == KIND_CHILD && p->state != STATE_CREATED))
+        rc = MPROC_ESTATE;
+    else
+        rc = store_authkey(p, key, len);
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
 static int
 send_signal(mproc_process *p, int sig)
 {
@@ -776,6 +869,16 @@ start_parent_watch(int parent_pidfd)
     pthread_attr_destroy(&attr);
 }
 
+/* Whether p already holds the spec's key: a forked child usually does,
+ * and then need not write (a copy-on-write fault) to store it again. */
+static bool
+same_key(const struct mproc_process *p, const struct mproc__child_spec *spec)
+{
+    return spec->authkey_len == 0 ||
+           (p->authkey_len == spec->authkey_len &&
+            memcmp(p->authkey, spec->authkey, spec->authkey_len) == 0);
+}
+
 static void
 become_child(const struct mproc__child_spec *spec, int parent_pidfd)
 {
@@ -786,6 +889,8 @@ become_child(const struct mproc__child_spec *spec, int parent_pidfd)
     current.name = strdup(spec->name);
     current.identity = strdup(spec->identity);
     current.daemon = spec->daemon;
+    if (!same_key(&current, spec))
+        (void)store_authkey(&current, spec->authkey, spec->authkey_len);
     pthread_mutex_unlock(&current.mu);
 
     pthread_mutex_lock(&parent.mu);

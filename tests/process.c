@@ -547,6 +547,76 @@ Test(process, a_dead_forkserver_is_replaced_at_the_next_start)
     cr_assert_neq(th_forkserver_pid(), server);
 }
 
+/* ---- authkey
+ * ----------------------------------------------------------------- */
+
+/* Exit 0 when the child's own key equals the argument (and the parent's
+ * handle carries none). */
+static int
+check_authkey(const void *arg, size_t len)
+{
+    size_t n = 0, m = 1;
+    const void *own = mproc_process_authkey(mproc_current_process(), &n);
+
+    if (n != len || memcmp(own, arg, len) != 0)
+        return 1;
+    if (mproc_process_authkey(mproc_parent_process(), &m) != NULL || m != 0)
+        return 2;
+    return 0;
+}
+
+Test(process, the_authkey_is_random_per_tree_and_inherited_by_children)
+{
+    size_t n = 0;
+    const void *key = mproc_process_authkey(mproc_current_process(), &n);
+    unsigned char copy[32];
+
+    cr_assert_not_null(key);
+    cr_assert_eq(n, 32);
+    memcpy(copy, key, n);
+    cr_assert_eq(mproc_process_authkey(mproc_current_process(), &n), key,
+                 "stable");
+    for (size_t i = 0; i < N_METHODS; i++) {
+        mproc_process_opts o = with_method(methods[i]);
+
+        cr_assert_eq(th_run(check_authkey, copy, sizeof(copy), &o), 0, "%s",
+                     mproc_start_method_name(methods[i]));
+    }
+}
+
+Test(process, an_authkey_set_before_start_is_the_childs)
+{
+    static const char key[] = "the child's own key";
+    mproc_process *p = NULL;
+    size_t n = 0;
+
+    cr_assert_eq(mproc_process_new(&p, check_authkey, key, sizeof(key),
+                                   &(mproc_process_opts){
+                                       .start_method = MPROC_START_SPAWN }),
+                 0);
+    cr_assert_eq(mproc_process_set_authkey(p, key, sizeof(key)), 0);
+    cr_assert_eq(mproc_process_authkey(p, &n) != NULL, true);
+    cr_assert_eq(n, sizeof(key));
+    cr_assert_eq(mproc_process_start(p), 0);
+    cr_assert_eq(mproc_process_set_authkey(p, "late", 4), MPROC_ESTATE);
+    cr_assert_eq(mproc_process_join(p, 10), 0);
+    cr_assert_eq(mproc_process_exitcode(p), 0);
+    cr_assert_eq(mproc_process_set_authkey(p, NULL, 3), MPROC_EINVAL);
+    cr_assert_eq(mproc_process_set_authkey(p, key, 0), MPROC_EINVAL);
+    mproc_process_free(p);
+}
+
+Test(process, children_created_after_a_new_current_key_copy_it)
+{
+    static const char key[] = "new tree key";
+    mproc_process_opts o = with_method(MPROC_START_FORKSERVER);
+
+    cr_assert_eq(
+        mproc_process_set_authkey(mproc_current_process(), key, sizeof(key)),
+        0);
+    cr_assert_eq(th_run(check_authkey, key, sizeof(key), &o), 0);
+}
+
 /* ---- threads ------------------------------------------------------------- */
 
 struct from_thread {

@@ -211,6 +211,42 @@ MPROC_API bool mproc_process_is_daemon(const mproc_process *p);
 MPROC_API int mproc_process_set_daemon(mproc_process *p, bool daemon);
 
 /**
+ * The process's authkey: the secret its connections prove by default.
+ * The main process gets 32 random bytes at first use; a process object
+ * copies its creator's key when created, and the child starts with it
+ * (under every start method), so a process tree shares one key.
+ *
+ * Python: Process.authkey.
+ *
+ * len  receives the key's length.
+ *
+ * Returns: the key, valid until it is set again or the handle is freed;
+ * NULL (and *len 0) for NULL, for the parent process's handle (a parent's
+ * key is not passed down: a child's own key is the one its creator gave
+ * it), or when no random bytes could be had.
+ *
+ * Thread-safe: yes, but a concurrent mproc_process_set_authkey()
+ * invalidates the pointer.
+ */
+MPROC_API const void *mproc_process_authkey(mproc_process *p, size_t *len);
+
+/**
+ * Set the process's authkey: before start for a child (it starts with
+ * it), at any time for the current process (children created later copy
+ * it).
+ *
+ * Python: Process.authkey = key.
+ *
+ * key, len  the key (copied), at least 1 byte.
+ *
+ * Returns: 0, or
+ *   MPROC_EINVAL  NULL or empty key
+ *   MPROC_ESTATE  a child already started, or the parent's handle
+ */
+MPROC_API int mproc_process_set_authkey(mproc_process *p, const void *key,
+                                        size_t len);
+
+/**
  * Ask the child to end: send SIGTERM through its pidfd.
  *
  * Python: Process.terminate().

@@ -8,7 +8,8 @@
  *
  *   u32 magic 'MPS1' | u8 daemon | i32 log_level | i32 parent_pid
  *   str name | str identity | str parent_name | str object
- *   u64 offset | str build_id | str arg        (str = u64 length + bytes)
+ *   u64 offset | str build_id | str arg | str authkey
+ *                                             (str = u64 length + bytes)
  *
  * Decoding checks every length against what is left before copying, as for
  * any peer data: a short or inconsistent message is MPROC_EPROTOCOL.
@@ -83,6 +84,7 @@ mproc__spec_encode(const struct mproc__child_spec *spec, mproc_buf *out)
     put(&w, &spec->loc.offset, sizeof(spec->loc.offset));
     put_str(&w, spec->loc.build_id, spec->loc.build_id_len);
     put_str(&w, spec->arg, spec->arg_len);
+    put_str(&w, spec->authkey, spec->authkey_len);
     if (w.failed) {
         free(w.data);
         return MPROC_ENOMEM;
@@ -152,7 +154,8 @@ mproc__spec_decode(const void *data, size_t len, struct mproc__child_spec *out)
          get(&r, &out->loc.offset, sizeof(out->loc.offset)) &&
          get_str(&r, &build_id, &build_id_len) &&
          build_id_len <= sizeof(out->loc.build_id) &&
-         get_str(&r, (char **)&out->arg, &out->arg_len) && r.left == 0;
+         get_str(&r, (char **)&out->arg, &out->arg_len) &&
+         get_str(&r, (char **)&out->authkey, &out->authkey_len) && r.left == 0;
     if (ok) {
         memcpy(out->loc.build_id, build_id, build_id_len);
         out->loc.build_id_len = (uint32_t)build_id_len;
@@ -175,6 +178,7 @@ mproc__spec_clear(struct mproc__child_spec *spec)
     free(spec->identity);
     free(spec->parent_name);
     free(spec->arg);
+    free(spec->authkey);
     mproc__target_loc_clear(&spec->loc);
     memset(spec, 0, sizeof(*spec));
 }

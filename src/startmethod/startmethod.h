@@ -43,6 +43,8 @@ struct mproc__child_spec {
     struct mproc__target_loc loc;
     void *arg;
     size_t arg_len;
+    void *authkey; /* the child's authkey (Process.authkey) */
+    size_t authkey_len;
 };
 
 /* What a start method hands back: all descriptors close-on-exec. */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 /* Move a fresh descriptor off 0-2 (when a program has closed its stdio). */
@@ -148,11 +149,13 @@ mproc__stdin_to_devnull(void)
     return 0;
 }
 
-int
-mproc__wait_readable(int fd, const struct mproc__deadline *dl)
+/* Wait until poll reports fd for `events` (or an error or hang-up), or the
+ * deadline passes: 0 or MPROC_ETIMEDOUT. */
+static int
+wait_for(int fd, short events, const struct mproc__deadline *dl)
 {
     for (;;) {
-        struct pollfd p = { .fd = fd, .events = POLLIN };
+        struct pollfd p = { .fd = fd, .events = events };
         int n = poll(&p, 1, mproc__deadline_ms_left(dl));
 
         if (n > 0)
@@ -167,6 +170,12 @@ mproc__wait_readable(int fd, const struct mproc__deadline *dl)
             return -errno;
         /* a signal: go round with whatever time is left */
     }
+}
+
+int
+mproc__wait_readable(int fd, const struct mproc__deadline *dl)
+{
+    return wait_for(fd, POLLIN, dl);
 }
 
 bool
@@ -215,6 +224,114 @@ mproc__send_full(int sock, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int
+mproc__socket(int domain, int type)
+{
+    int fd = socket(domain, type | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -errno;
+    fd = above_stdio(fd);
+    return fd < 0 ? -errno : fd;
+}
+
+int
+mproc__accept(int sock, struct sockaddr *addr, socklen_t *len)
+{
+    int fd;
+
+    /* No SOCK_NONBLOCK: the new socket is blocking whatever sock is. */
+    do
+        fd = accept4(sock, addr, len, SOCK_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+    fd = above_stdio(fd);
+    return fd < 0 ? -errno : fd;
+}
+
+static int
+set_nonblocking(int fd, bool on)
+{
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0)
+        return -errno;
+    flags = on ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+    return fcntl(fd, F_SETFL, flags) < 0 ? -errno : 0;
+}
+
+static int
+set_send_timeout_ms(int sock, int ms)
+{
+    struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+
+    if (setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        return -errno;
+    return 0;
+}
+
+/* A Unix connect never goes on in the background: it succeeds, fails, or
+ * sleeps while the listener's backlog is full, which SO_SNDTIMEO bounds
+ * (0 there means forever, so a deadline already reached is tried once
+ * without blocking instead). A signal ends the sleep without connecting,
+ * so it is simply tried again with the time left. */
+static int
+connect_unix(int sock, const struct sockaddr *addr, socklen_t len,
+             const struct mproc__deadline *dl)
+{
+    for (;;) {
+        int ms = mproc__deadline_ms_left(dl);
+        int rc = set_send_timeout_ms(sock, ms > 0 ? ms : 0);
+
+        if (rc == 0)
+            rc = set_nonblocking(sock, ms == 0);
+        if (rc == 0 && connect(sock, addr, len) < 0)
+            rc = -errno;
+        (void)set_send_timeout_ms(sock, 0);
+        (void)set_nonblocking(sock, false);
+        if (rc == -EINTR)
+            continue;
+        return rc == -EAGAIN ? MPROC_ETIMEDOUT : rc;
+    }
+}
+
+/* A TCP connect runs on in the kernel once started: start it without
+ * blocking, wait for the socket to turn writable, read its outcome. */
+static int
+connect_inet(int sock, const struct sockaddr *addr, socklen_t len,
+             const struct mproc__deadline *dl)
+{
+    socklen_t errlen = sizeof(int);
+    int err = 0;
+    int rc;
+
+    rc = set_nonblocking(sock, true);
+    if (rc < 0)
+        return rc;
+    if (connect(sock, addr, len) < 0) {
+        if (errno != EINPROGRESS && errno != EINTR)
+            return -errno;
+        rc = wait_for(sock, POLLOUT, dl);
+        if (rc < 0)
+            return rc;
+        if (getsockopt(sock, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0)
+            return -errno;
+        if (err != 0)
+            return -err;
+    }
+    return set_nonblocking(sock, false);
+}
+
+int
+mproc__connect(int sock, const struct sockaddr *addr, socklen_t len,
+               const struct mproc__deadline *dl)
+{
+    if (addr->sa_family == AF_UNIX)
+        return connect_unix(sock, addr, len, dl);
+    return connect_inet(sock, addr, len, dl);
 }
 
 int

@@ -6,8 +6,11 @@
  */
 #include "sys/sys.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 void
@@ -44,6 +47,32 @@ void
 mproc__sig_default(int sig)
 {
     set_action(sig, SIG_DFL);
+}
+
+ssize_t
+mproc__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+{
+    static const struct timespec no_wait = { 0, 0 };
+    sigset_t pipe_only, old, pending;
+    bool was_pending;
+    ssize_t n;
+    int saved;
+
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+    sigpending(&pending);
+    was_pending = sigismember(&pending, SIGPIPE);
+    n = writev(fd, iov, iovcnt);
+    saved = errno;
+    if (n < 0 && saved == EPIPE && !was_pending) {
+        /* Ours: take it off the thread before the mask opens again. */
+        while (sigtimedwait(&pipe_only, NULL, &no_wait) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
 }
 
 _Noreturn void

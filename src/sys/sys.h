@@ -20,7 +20,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "mproc/common.h"
 
@@ -64,6 +66,21 @@ bool mproc__is_readable(int fd);
 int mproc__read_full(int fd, void *buf, size_t len);
 /* Write all of buf to a socket without ever raising SIGPIPE. */
 int mproc__send_full(int sock, const void *buf, size_t len);
+/* A socket of `type` (SOCK_STREAM, optionally | SOCK_NONBLOCK) in
+ * `domain`: the descriptor, or -errno. */
+int mproc__socket(int domain, int type);
+/* Accept one connection on a listening socket, without waiting when the
+ * socket is non-blocking: the new descriptor (blocking), or -EAGAIN when
+ * none is pending, or -errno. The peer's address goes to addr/len when
+ * addr is not NULL. */
+int mproc__accept(int sock, struct sockaddr *addr, socklen_t *len);
+/* Connect a fresh socket before the deadline and leave it blocking: 0,
+ * MPROC_ETIMEDOUT, or -errno (-ECONNREFUSED, -ENOENT ...). A connect that a
+ * signal or the non-blocking mode leaves in progress is completed with
+ * poll; a Unix connect waiting for room in a full backlog is bounded by the
+ * deadline through SO_SNDTIMEO. */
+int mproc__connect(int sock, const struct sockaddr *addr, socklen_t len,
+                   const struct mproc__deadline *dl);
 /* Send len bytes (at least 1) with nfds descriptors attached. */
 int mproc__send_fds(int sock, const void *buf, size_t len, const int *fds,
                     size_t nfds);
@@ -111,6 +128,10 @@ void mproc__sig_restore(const sigset_t *old);
 /* Ignore, or restore the default action of, one signal (forkserver). */
 void mproc__sig_ignore(int sig);
 void mproc__sig_default(int sig);
+/* writev() to a pipe without SIGPIPE: the signal is blocked in the calling
+ * thread only and, if the write raised it (and it was not pending before),
+ * consumed before the mask is restored. Returns as writev, errno set. */
+ssize_t mproc__writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt);
 /* Kill the calling process with SIGKILL. */
 _Noreturn void mproc__sig_kill_self(void);
 

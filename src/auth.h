@@ -1,0 +1,25 @@
+/*
+ * auth.h - the authkey handshake and random bytes, private side: what
+ * listener.c and process.c need from auth.c.
+ */
+#ifndef MPROC_SRC_AUTH_H
+#define MPROC_SRC_AUTH_H
+
+#include <stddef.h>
+
+#include "mproc/conn.h"
+#include "sys/sys.h"
+
+/* Fill buf with n bytes from the OS random source (libcrypto's RAND_bytes):
+ * 0, or -EIO when none could be had. */
+int mproc__random_bytes(void *buf, size_t n);
+
+/* mproc_deliver_challenge() and mproc_answer_challenge() with the whole
+ * exchange bounded by a deadline the caller already holds. key/len are
+ * checked by the caller (at least 1 byte). */
+int mproc__deliver_challenge(mproc_conn *c, const void *key, size_t len,
+                             const struct mproc__deadline *dl);
+int mproc__answer_challenge(mproc_conn *c, const void *key, size_t len,
+                            const struct mproc__deadline *dl);
+
+#endif /* MPROC_SRC_AUTH_H */

@@ -1,0 +1,619 @@
+/*
+ * conn.c - mproc_conn: Python's multiprocessing Connection, Pipe and
+ * connection.wait, with CPython's framing (see include/mproc/conn.h for
+ * the byte layout).
+ *
+ * A receive reads the header, then exactly the body: never past the
+ * message, so the descriptor's readability always tells the truth to poll
+ * and epoll. When a receive runs out of time (or the caller's buffer is too
+ * short), what it has read stays in `rx`, and the next receive continues
+ * from there; the stream never loses sync.
+ *
+ * Invariants of rx (guarded by recv_mu):
+ *   hdr_got <= hdr_need, hdr_need is 4, or 12 after a -1 length
+ *   have_len  => the header is complete and len is the body's length
+ *   body_got <= len; body holds body_got bytes (NULL when none are kept)
+ * Lock order: send_mu and recv_mu are independent; neither is held while
+ * taking the other.
+ */
+#include "mproc/conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "sys/sys.h"
+
+/* Memory taken at once for a body on the peer's word alone; beyond it the
+ * buffer grows as the bytes really arrive. malloc of this size maps pages
+ * lazily, so a lying peer costs address space, not memory. */
+#define TRUSTED_ALLOC ((size_t)64 << 20)
+/* Small messages go in one send with their header (as CPython does). */
+#define SHORT_HEADER 4
+#define LONG_HEADER 12
+
+struct rx {
+    unsigned char hdr[LONG_HEADER];
+    size_t hdr_got;
+    size_t hdr_need;
+    bool have_len;
+    uint64_t len;
+    char *body;
+    size_t body_cap;
+    size_t body_got;
+};
+
+struct mproc_conn {
+    int fd;
+    bool readable;
+    bool writable;
+    bool is_socket; /* send with MSG_NOSIGNAL; pipes need care */
+    atomic_bool closed;
+    pthread_mutex_t send_mu; /* one message at a time out */
+    pthread_mutex_t recv_mu; /* one message at a time in; guards rx */
+    struct rx rx;
+};
+
+static void
+rx_reset(struct rx *rx)
+{
+    free(rx->body);
+    memset(rx, 0, sizeof(*rx));
+    rx->hdr_need = SHORT_HEADER;
+}
+
+int
+mproc_conn_new(mproc_conn **out, int fd, const mproc_conn_opts *opts)
+{
+    static const mproc_conn_opts defaults;
+    struct mproc_conn *c;
+    struct stat st;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (opts == NULL)
+        opts = &defaults;
+    if (fd < 0 || (opts->read_only && opts->write_only))
+        return MPROC_EINVAL;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return MPROC_ENOMEM;
+    c->fd = fd;
+    c->readable = !opts->write_only;
+    c->writable = !opts->read_only;
+    c->is_socket = S_ISSOCK(st.st_mode);
+    pthread_mutex_init(&c->send_mu, NULL);
+    pthread_mutex_init(&c->recv_mu, NULL);
+    rx_reset(&c->rx);
+    *out = c;
+    return 0;
+}
+
+int
+mproc_pipe(mproc_conn **a, mproc_conn **b, bool duplex)
+{
+    int fds[2];
+    int rc;
+
+    if (a == NULL || b == NULL)
+        return MPROC_EINVAL;
+    *a = *b = NULL;
+    rc = duplex ? mproc__socketpair(fds) : mproc__pipe(fds);
+    if (rc < 0)
+        return rc;
+    rc = mproc_conn_new(a, fds[0], &(mproc_conn_opts){ .read_only = !duplex });
+    if (rc == 0)
+        rc = mproc_conn_new(b, fds[1],
+                            &(mproc_conn_opts){ .write_only = !duplex });
+    if (rc < 0) {
+        if (*a == NULL)
+            mproc__close(&fds[0]);
+        mproc_conn_free(*a);
+        *a = NULL;
+        mproc__close(&fds[1]);
+    }
+    return rc;
+}
+
+/* Why a call cannot use this end, or 0. */
+static int
+check_usable(const mproc_conn *c, bool for_sending)
+{
+    if (c == NULL)
+        return MPROC_EINVAL;
+    if (atomic_load(&c->closed))
+        return MPROC_ECLOSED;
+    if (for_sending ? !c->writable : !c->readable)
+        return -EBADF;
+    return 0;
+}
+
+/* ---- sending ------------------------------------------------------------- */
+
+/* Write every byte of iov: sendmsg for sockets, a SIGPIPE-safe writev for
+ * pipes. Caller holds send_mu. */
+static int
+write_all(mproc_conn *c, struct iovec *iov, int iovcnt)
+{
+    while (iovcnt > 0) {
+        ssize_t n;
+
+        if (c->is_socket) {
+            struct msghdr msg = { .msg_iov = iov, .msg_iovlen = iovcnt };
+
+            n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        } else {
+            n = mproc__writev_nosigpipe(c->fd, iov, iovcnt);
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        while (iovcnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            iovcnt--;
+        }
+        if (iovcnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+static size_t
+put_be32(unsigned char *at, uint32_t v)
+{
+    at[0] = (unsigned char)(v >> 24);
+    at[1] = (unsigned char)(v >> 16);
+    at[2] = (unsigned char)(v >> 8);
+    at[3] = (unsigned char)v;
+    return 4;
+}
+
+/* Cost: one sendmsg for the header and the body together (more only when
+ * the kernel takes part of it); no copy. */
+int
+mproc_conn_send_bytes(mproc_conn *c, const void *buf, size_t offset,
+                      size_t size)
+{
+    unsigned char hdr[LONG_HEADER];
+    struct iovec iov[2];
+    size_t hdr_len;
+    int rc;
+
+    rc = check_usable(c, true);
+    if (rc < 0)
+        return rc;
+    if (buf == NULL && size > 0)
+        return MPROC_EINVAL;
+    if (size > INT32_MAX) {
+        hdr_len = put_be32(hdr, UINT32_MAX); /* -1: a 64-bit length follows */
+        hdr_len += put_be32(hdr + 4, (uint32_t)((uint64_t)size >> 32));
+        hdr_len += put_be32(hdr + 8, (uint32_t)size);
+    } else {
+        hdr_len = put_be32(hdr, (uint32_t)size);
+    }
+    iov[0] = (struct iovec){ hdr, hdr_len };
+    iov[1] = (struct iovec){ size > 0 ? (char *)buf + offset : NULL, size };
+    pthread_mutex_lock(&c->send_mu);
+    rc = write_all(c, iov, size > 0 ? 2 : 1);
+    pthread_mutex_unlock(&c->send_mu);
+    return rc;
+}
+
+/* ---- receiving ----------------------------------------------------------- */
+
+/*
+ * Read up to len bytes (at least one) before the deadline: the count, or
+ * MPROC_EEOF, MPROC_ETIMEDOUT, -errno. A wait without limit is a plain
+ * blocking read (one syscall). With a limit: when the bytes are likely
+ * there already (the rest of a message whose start has come), a
+ * non-blocking read first; otherwise the wait first, so a message that is
+ * yet to come costs a poll and a read, not a failed read besides.
+ */
+static ssize_t
+read_some(mproc_conn *c, void *buf, size_t len, bool likely_ready,
+          const struct mproc__deadline *dl)
+{
+    bool try_first = dl->forever || likely_ready;
+
+    for (;;) {
+        ssize_t n;
+        int rc;
+
+        if (!try_first) {
+            rc = mproc__wait_readable(c->fd, dl);
+            if (rc < 0)
+                return rc;
+        }
+        try_first = false;
+        if (dl->forever)
+            n = read(c->fd, buf, len);
+        else if (c->is_socket)
+            n = recv(c->fd, buf, len, MSG_DONTWAIT);
+        else if (mproc__is_readable(c->fd))
+            n = read(c->fd, buf, len);
+        else
+            n = -1, errno = EAGAIN;
+        if (n > 0)
+            return n;
+        if (n == 0)
+            return MPROC_EEOF;
+        if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        try_first = dl->forever && errno == EINTR;
+    }
+}
+
+static uint32_t
+get_be32(const unsigned char *at)
+{
+    return (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 |
+           (uint32_t)at[2] << 8 | at[3];
+}
+
+/* Complete the header in rx. Caller holds recv_mu. */
+static int
+read_header(mproc_conn *c, const struct mproc__deadline *dl)
+{
+    struct rx *rx = &c->rx;
+
+    while (!rx->have_len) {
+        ssize_t n = read_some(c, rx->hdr + rx->hdr_got,
+                              rx->hdr_need - rx->hdr_got, rx->hdr_got > 0, dl);
+
+        if (n < 0)
+            return (int)n;
+        rx->hdr_got += (size_t)n;
+        if (rx->hdr_got < rx->hdr_need)
+            continue;
+        if (rx->hdr_need == SHORT_HEADER) {
+            int32_t len = (int32_t)get_be32(rx->hdr);
+
+            if (len == -1) {
+                rx->hdr_need = LONG_HEADER;
+                continue;
+            }
+            if (len < 0)
+                return MPROC_EPROTOCOL;
+            rx->len = (uint64_t)len;
+        } else {
+            rx->len =
+                (uint64_t)get_be32(rx->hdr + 4) << 32 | get_be32(rx->hdr + 8);
+        }
+        rx->have_len = true;
+    }
+    return 0;
+}
+
+/* Read the rest of the body into dst, which holds `got` of `len` bytes. */
+static int
+read_body(mproc_conn *c, char *dst, size_t *got, size_t len,
+          const struct mproc__deadline *dl)
+{
+    while (*got < len) {
+        ssize_t n = read_some(c, dst + *got, len - *got, true, dl);
+
+        if (n < 0)
+            return (int)n;
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
+/* A stream that can no longer be trusted is closed, as Python does. */
+static int
+fail_stream(mproc_conn *c, int rc)
+{
+    if (rc == MPROC_ETOOBIG || rc == MPROC_EPROTOCOL)
+        mproc_conn_close(c);
+    return rc;
+}
+
+/* Grow rx->body towards rx->len by what trust allows. */
+static int
+grow_body(struct rx *rx)
+{
+    size_t want =
+        rx->body_got < TRUSTED_ALLOC / 2 ? TRUSTED_ALLOC : rx->body_got * 2;
+    char *grown;
+
+    if (want > rx->len)
+        want = (size_t)rx->len;
+    if (want <= rx->body_cap)
+        return 0;
+    grown = realloc(rx->body, want);
+    if (grown == NULL)
+        return MPROC_ENOMEM;
+    rx->body = grown;
+    rx->body_cap = want;
+    return 0;
+}
+
+static int
+recv_alloc(mproc_conn *c, mproc_buf *out, size_t maxlength,
+           const struct mproc__deadline *dl)
+{
+    struct rx *rx = &c->rx;
+    int rc = read_header(c, dl);
+
+    if (rc < 0)
+        return rc;
+    if (rx->len > SIZE_MAX || (maxlength > 0 && rx->len > maxlength))
+        return MPROC_ETOOBIG;
+    while (rx->body_got < rx->len) {
+        rc = grow_body(rx);
+        if (rc == 0)
+            rc = read_body(c, rx->body, &rx->body_got, rx->body_cap, dl);
+        if (rc < 0)
+            return rc;
+    }
+    out->data = rx->body;
+    out->len = (size_t)rx->len;
+    rx->body = NULL;
+    rx_reset(rx);
+    return 0;
+}
+
+int
+mproc_conn_recv_bytes(mproc_conn *c, mproc_buf *out, size_t maxlength,
+                      double timeout)
+{
+    struct mproc__deadline dl;
+    int rc;
+
+    if (out != NULL)
+        *out = (mproc_buf){ 0 };
+    rc = check_usable(c, false);
+    if (rc == 0 && out == NULL)
+        rc = MPROC_EINVAL;
+    if (rc == 0)
+        rc = mproc__deadline_init(&dl, timeout);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&c->recv_mu);
+    rc = recv_alloc(c, out, maxlength, &dl);
+    pthread_mutex_unlock(&c->recv_mu);
+    return fail_stream(c, rc);
+}
+
+/* Caller holds recv_mu. */
+static int
+recv_into(mproc_conn *c, char *dst, size_t room, size_t *received,
+          const struct mproc__deadline *dl)
+{
+    struct rx *rx = &c->rx;
+    size_t got;
+    int rc = read_header(c, dl);
+
+    if (rc < 0)
+        return rc;
+    *received = rx->len > SIZE_MAX ? SIZE_MAX : (size_t)rx->len;
+    if (rx->len > room)
+        return MPROC_ETOOSHORT; /* the header stays: first in line */
+    got = rx->body_got;
+    if (got > 0)
+        memcpy(dst, rx->body, got); /* kept by an earlier timeout */
+    rc = read_body(c, dst, &got, (size_t)rx->len, dl);
+    if (rc == MPROC_ETIMEDOUT && got > rx->body_got) {
+        /* Keep what arrived for the next receive, whatever its buffer. */
+        char *kept = realloc(rx->body, got);
+
+        if (kept == NULL)
+            return MPROC_ENOMEM;
+        memcpy(kept, dst, got);
+        rx->body = kept;
+        rx->body_cap = rx->body_got = got;
+    }
+    if (rc < 0)
+        return rc;
+    rx_reset(rx);
+    return 0;
+}
+
+int
+mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size, size_t offset,
+                           size_t *received, double timeout)
+{
+    struct mproc__deadline dl;
+    size_t ignored;
+    int rc;
+
+    if (received == NULL)
+        received = &ignored;
+    *received = 0;
+    rc = check_usable(c, false);
+    if (rc == 0 && (offset > size || (buf == NULL && size > 0)))
+        rc = MPROC_EINVAL;
+    if (rc == 0)
+        rc = mproc__deadline_init(&dl, timeout);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&c->recv_mu);
+    rc = recv_into(c, (char *)buf + offset, size - offset, received, &dl);
+    pthread_mutex_unlock(&c->recv_mu);
+    if (rc < 0 && rc != MPROC_ETOOSHORT)
+        *received = 0;
+    return fail_stream(c, rc);
+}
+
+int
+mproc_conn_poll(mproc_conn *c, double timeout)
+{
+    struct mproc__deadline dl;
+    int rc = check_usable(c, false);
+
+    if (rc == 0)
+        rc = mproc__deadline_init(&dl, timeout);
+    if (rc < 0)
+        return rc;
+    return mproc__wait_readable(c->fd, &dl);
+}
+
+/* ---- descriptors --------------------------------------------------------- */
+
+#define MAX_FDS 64
+
+int
+mproc_conn_send_fds(mproc_conn *c, const int *fds, size_t n)
+{
+    unsigned char count = (unsigned char)(n % 256); /* Python's sendfds */
+    int rc = check_usable(c, true);
+
+    if (rc < 0)
+        return rc;
+    if (fds == NULL || n == 0 || n > MAX_FDS)
+        return MPROC_EINVAL;
+    pthread_mutex_lock(&c->send_mu);
+    rc = mproc__send_fds(c->fd, &count, 1, fds, n);
+    pthread_mutex_unlock(&c->send_mu);
+    return rc;
+}
+
+int
+mproc_conn_recv_fds(mproc_conn *c, int *fds, size_t n, double timeout)
+{
+    struct mproc__deadline dl;
+    unsigned char count = 0;
+    size_t got = 0;
+    int rc;
+
+    rc = check_usable(c, false);
+    if (rc == 0 && (fds == NULL || n == 0 || n > MAX_FDS))
+        rc = MPROC_EINVAL;
+    if (rc == 0)
+        rc = mproc__deadline_init(&dl, timeout);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&c->recv_mu);
+    if (c->rx.hdr_got > 0)
+        rc = MPROC_ESTATE; /* in the middle of a message */
+    if (rc == 0)
+        rc = mproc__wait_readable(c->fd, &dl);
+    if (rc == 0)
+        rc = mproc__recv_fds(c->fd, &count, 1, fds, n, &got);
+    pthread_mutex_unlock(&c->recv_mu);
+    if (rc == 0 && (got != n || count != n % 256))
+        rc = MPROC_EPROTOCOL;
+    if (rc < 0)
+        for (size_t i = 0; i < got; i++)
+            mproc__close(&fds[i]);
+    return rc;
+}
+
+/* ---- the rest ------------------------------------------------------------ */
+
+int
+mproc_conn_close(mproc_conn *c)
+{
+    if (c == NULL)
+        return MPROC_EINVAL;
+    if (!atomic_exchange(&c->closed, true))
+        mproc__close(&c->fd);
+    return 0;
+}
+
+int
+mproc_conn_fileno(const mproc_conn *c)
+{
+    if (c == NULL)
+        return MPROC_EINVAL;
+    return atomic_load(&c->closed) ? MPROC_ECLOSED : c->fd;
+}
+
+bool
+mproc_conn_is_closed(const mproc_conn *c)
+{
+    return c == NULL || atomic_load(&c->closed);
+}
+
+bool
+mproc_conn_is_readable(const mproc_conn *c)
+{
+    return c != NULL && c->readable;
+}
+
+bool
+mproc_conn_is_writable(const mproc_conn *c)
+{
+    return c != NULL && c->writable;
+}
+
+void
+mproc_conn_free(mproc_conn *c)
+{
+    if (c == NULL)
+        return;
+    mproc_conn_close(c);
+    rx_reset(&c->rx);
+    pthread_mutex_destroy(&c->send_mu);
+    pthread_mutex_destroy(&c->recv_mu);
+    free(c);
+}
+
+int
+mproc_wait(const int *fds, size_t n, int *ready, size_t *nready, double timeout)
+{
+    struct pollfd small[16];
+    struct pollfd *p = small;
+    struct mproc__deadline dl;
+    int rc;
+
+    if (nready == NULL || ((fds == NULL || ready == NULL) && n > 0))
+        return MPROC_EINVAL;
+    *nready = 0;
+    rc = mproc__deadline_init(&dl, timeout);
+    if (rc < 0)
+        return rc;
+    if (n > sizeof(small) / sizeof(small[0])) {
+        p = calloc(n, sizeof(*p));
+        if (p == NULL)
+            return MPROC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] < 0) {
+            rc = MPROC_EINVAL;
+            goto done;
+        }
+        p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+    }
+    for (;;) {
+        int got = poll(p, n, mproc__deadline_ms_left(&dl));
+
+        if (got > 0)
+            break;
+        if (got == 0 && mproc__deadline_passed(&dl))
+            goto done; /* nothing ready: 0, as Python's empty list */
+        if (got < 0 && errno != EINTR) {
+            rc = -errno;
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].revents & POLLNVAL) {
+            rc = -EBADF;
+            *nready = 0;
+            goto done;
+        }
+        if (p[i].revents != 0)
+            ready[(*nready)++] = fds[i];
+    }
+done:
+    if (p != small)
+        free(p);
+    return rc;
+}
