@@ -16,7 +16,7 @@
  * Lock order: send_mu and recv_mu are independent; neither is held while
  * taking the other.
  */
-#include "mproc/conn.h"
+#include "conn.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -70,11 +70,29 @@ rx_reset(struct rx *rx)
     rx->hdr_need = SHORT_HEADER;
 }
 
+static int
+conn_make(mproc_conn **out, int fd, bool is_socket, bool readable,
+          bool writable)
+{
+    struct mproc_conn *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        return MPROC_ENOMEM;
+    c->fd = fd;
+    c->readable = readable;
+    c->writable = writable;
+    c->is_socket = is_socket;
+    pthread_mutex_init(&c->send_mu, NULL);
+    pthread_mutex_init(&c->recv_mu, NULL);
+    rx_reset(&c->rx);
+    *out = c;
+    return 0;
+}
+
 int
 mproc_conn_new(mproc_conn **out, int fd, const mproc_conn_opts *opts)
 {
     static const mproc_conn_opts defaults;
-    struct mproc_conn *c;
     struct stat st;
 
     if (out == NULL)
@@ -86,18 +104,15 @@ mproc_conn_new(mproc_conn **out, int fd, const mproc_conn_opts *opts)
         return MPROC_EINVAL;
     if (fstat(fd, &st) < 0)
         return -errno;
-    c = calloc(1, sizeof(*c));
-    if (c == NULL)
-        return MPROC_ENOMEM;
-    c->fd = fd;
-    c->readable = !opts->write_only;
-    c->writable = !opts->read_only;
-    c->is_socket = S_ISSOCK(st.st_mode);
-    pthread_mutex_init(&c->send_mu, NULL);
-    pthread_mutex_init(&c->recv_mu, NULL);
-    rx_reset(&c->rx);
-    *out = c;
-    return 0;
+    return conn_make(out, fd, S_ISSOCK(st.st_mode), !opts->write_only,
+                     !opts->read_only);
+}
+
+int
+mproc__conn_new_socket(mproc_conn **out, int fd)
+{
+    *out = NULL;
+    return conn_make(out, fd, true, true, true);
 }
 
 int

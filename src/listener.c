@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "conn.h"
 #include "sys/sys.h"
 
 #define DEFAULT_BACKLOG 128
@@ -345,8 +346,9 @@ leave(struct mproc_listener *l)
     pthread_mutex_unlock(&l->mu);
 }
 
-/* Wait for a peer and take it: its descriptor, or an error. Tries first,
- * so a pending peer costs one accept4. */
+/* Wait for a peer and take it: its descriptor, or an error. Waits first:
+ * a server mostly waits for peers still to come, and then a poll and an
+ * accept4 is the whole cost. */
 static int
 take_peer(struct mproc_listener *l, const struct mproc__deadline *dl,
           struct sockaddr_storage *peer, socklen_t *peer_len)
@@ -357,16 +359,14 @@ take_peer(struct mproc_listener *l, const struct mproc__deadline *dl,
     if (fd < 0)
         return fd;
     for (;;) {
-        if (atomic_load(&l->closed)) {
-            rc = MPROC_ECLOSED;
+        rc = mproc__wait_readable(fd, dl);
+        if (rc == 0 && atomic_load(&l->closed))
+            rc = MPROC_ECLOSED; /* woken by close's shutdown */
+        if (rc < 0)
             break;
-        }
         *peer_len = sizeof(*peer);
         rc = mproc__accept(fd, (struct sockaddr *)peer, peer_len);
         if (rc >= 0 || (rc != -EAGAIN && rc != -ECONNABORTED))
-            break;
-        rc = mproc__wait_readable(fd, dl);
-        if (rc < 0)
             break;
     }
     if (rc < 0 && atomic_load(&l->closed))
@@ -417,7 +417,7 @@ mproc_listener_accept(mproc_listener *l, mproc_conn **out, double timeout)
     pthread_mutex_lock(&l->mu);
     format_address(&peer, peer_len, l->last_accepted);
     pthread_mutex_unlock(&l->mu);
-    rc = mproc_conn_new(&c, fd, NULL);
+    rc = mproc__conn_new_socket(&c, fd);
     if (rc < 0) {
         mproc__close(&fd);
         return rc;
@@ -550,7 +550,7 @@ mproc_client(mproc_conn **out, const char *address,
                : connect_to((const struct sockaddr *)&a.un, a.un_len, &dl);
     if (fd < 0)
         return fd;
-    rc = mproc_conn_new(&c, fd, NULL);
+    rc = mproc__conn_new_socket(&c, fd);
     if (rc < 0) {
         mproc__close(&fd);
         return rc;

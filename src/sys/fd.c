@@ -274,24 +274,29 @@ set_send_timeout_ms(int sock, int ms)
 }
 
 /* A Unix connect never goes on in the background: it succeeds, fails, or
- * sleeps while the listener's backlog is full, which SO_SNDTIMEO bounds
- * (0 there means forever, so a deadline already reached is tried once
- * without blocking instead). A signal ends the sleep without connecting,
- * so it is simply tried again with the time left. */
+ * sleeps while the listener's backlog is full. Without a deadline that is
+ * one connect; with one, SO_SNDTIMEO bounds the sleep (0 there means
+ * forever, so a deadline already reached is tried once without blocking
+ * instead). A signal ends the sleep without connecting, so it is simply
+ * tried again with the time left. */
 static int
 connect_unix(int sock, const struct sockaddr *addr, socklen_t len,
              const struct mproc__deadline *dl)
 {
     for (;;) {
         int ms = mproc__deadline_ms_left(dl);
-        int rc = set_send_timeout_ms(sock, ms > 0 ? ms : 0);
+        int rc = 0;
 
-        if (rc == 0)
-            rc = set_nonblocking(sock, ms == 0);
+        if (ms == 0)
+            rc = set_nonblocking(sock, true);
+        else if (!dl->forever)
+            rc = set_send_timeout_ms(sock, ms);
         if (rc == 0 && connect(sock, addr, len) < 0)
             rc = -errno;
-        (void)set_send_timeout_ms(sock, 0);
-        (void)set_nonblocking(sock, false);
+        if (ms == 0)
+            (void)set_nonblocking(sock, false);
+        else if (!dl->forever)
+            (void)set_send_timeout_ms(sock, 0);
         if (rc == -EINTR)
             continue;
         return rc == -EAGAIN ? MPROC_ETIMEDOUT : rc;
