@@ -274,7 +274,7 @@ static int
 check_args(const mproc_conn *c, const void *key, size_t len, double timeout,
            struct mproc__deadline *dl)
 {
-    if (c == NULL || key == NULL || len == 0 || len > INT_MAX)
+    if (c == NULL || key == NULL || len > INT_MAX)
         return MPROC_EINVAL;
     return mproc__deadline_init(dl, timeout);
 }

@@ -16,7 +16,7 @@ int mproc__random_bytes(void *buf, size_t n);
 
 /* mproc_deliver_challenge() and mproc_answer_challenge() with the whole
  * exchange bounded by a deadline the caller already holds. key/len are
- * checked by the caller (at least 1 byte). */
+ * checked by the caller (not NULL; it may be empty). */
 int mproc__deliver_challenge(mproc_conn *c, const void *key, size_t len,
                              const struct mproc__deadline *dl);
 int mproc__answer_challenge(mproc_conn *c, const void *key, size_t len,

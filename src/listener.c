@@ -180,11 +180,11 @@ format_address(const struct sockaddr_storage *ss, socklen_t len, char *out)
         snprintf(out, ADDRESS_MAX, "tcp://%s:%s", host, port);
 }
 
-/* A key as the options give it: none (NULL, 0), or 1 to INT_MAX bytes. */
+/* A key as the options give it: none (NULL, 0), or 0 to INT_MAX bytes. */
 static bool
 key_is_valid(const void *key, size_t len)
 {
-    return key == NULL ? len == 0 : len > 0 && len <= INT_MAX;
+    return key == NULL ? len == 0 : len <= INT_MAX;
 }
 
 /* ---- listener ----------------------------------------------------------- */
@@ -290,7 +290,7 @@ mproc_listener_new(mproc_listener **out, const char *address,
                                : DEFAULT_HANDSHAKE_TIMEOUT;
     if (opts->authkey != NULL) {
         rc = MPROC_ENOMEM;
-        l->authkey = malloc(opts->authkey_len);
+        l->authkey = malloc(opts->authkey_len + 1); /* non-NULL if empty */
         if (l->authkey == NULL)
             goto fail;
         memcpy(l->authkey, opts->authkey, opts->authkey_len);
@@ -376,18 +376,16 @@ take_peer(struct mproc_listener *l, const struct mproc__deadline *dl,
 }
 
 /* Python's order: prove the peer holds the key, then prove we do; within
- * the accept's deadline and the handshake timeout, whichever comes first. */
+ * the handshake timeout (not the accept's: that one is for a peer to
+ * come, and may well be 0 once the socket polled readable). */
 static int
-authenticate_peer(const struct mproc_listener *l, mproc_conn *c,
-                  const struct mproc__deadline *accept_dl)
+authenticate_peer(const struct mproc_listener *l, mproc_conn *c)
 {
     struct mproc__deadline dl;
     int rc = mproc__deadline_init(&dl, l->handshake_timeout);
 
     if (rc < 0)
         return rc;
-    if (!accept_dl->forever && (dl.forever || accept_dl->at_ns < dl.at_ns))
-        dl = *accept_dl;
     rc = mproc__deliver_challenge(c, l->authkey, l->authkey_len, &dl);
     if (rc == 0)
         rc = mproc__answer_challenge(c, l->authkey, l->authkey_len, &dl);
@@ -423,7 +421,7 @@ mproc_listener_accept(mproc_listener *l, mproc_conn **out, double timeout)
         return rc;
     }
     if (l->authkey != NULL) {
-        rc = authenticate_peer(l, c, &dl);
+        rc = authenticate_peer(l, c);
         if (rc < 0) {
             mproc_conn_free(c);
             return rc;

@@ -45,8 +45,9 @@ typedef struct mproc_listener_opts {
     /** Pending connections the kernel queues; 0: 128 (Python: backlog,
      *  whose default is 1; a larger queue is never worse here). */
     int backlog;
-    /** The key every client must prove it holds (copied), at least 1
-     *  byte; NULL: no authentication, as Python's authkey=None. Use
+    /** The key every client must prove it holds (copied; it may be
+     *  empty, as Python's b""); NULL: no authentication, as Python's
+     *  authkey=None. Use
      *  mproc_process_authkey(mproc_current_process(), ...) for Python's
      *  usual choice. */
     const void *authkey;
@@ -59,7 +60,7 @@ typedef struct mproc_listener_opts {
 
 /** Options of mproc_client(); all zero means the defaults. */
 typedef struct mproc_client_opts {
-    /** The key to prove and to demand (copied), at least 1 byte; NULL: no
+    /** The key to prove and to demand (copied; it may be empty); NULL: no
      *  authentication. */
     const void *authkey;
     /** Its length in bytes. */
@@ -97,7 +98,9 @@ MPROC_API int mproc_listener_new(mproc_listener **out, const char *address,
  *
  * out      receives the connection, owned by the caller.
  * timeout  seconds to wait for a peer; 0 polls, MPROC_FOREVER blocks. The
- *          handshake is bounded by this and by the handshake timeout.
+ *          handshake that follows is bounded by the listener's handshake
+ *          timeout alone, so "wait until readable, then accept with 0"
+ *          works with an authkey too.
  *
  * Returns: 0, or
  *   MPROC_ETIMEDOUT  no peer came in time, or a peer stalled in the
@@ -193,7 +196,7 @@ MPROC_API int mproc_client(mproc_conn **out, const char *address,
  *
  * Python: multiprocessing.connection.deliver_challenge(conn, authkey).
  *
- * key, len  the authkey (borrowed), at least 1 byte.
+ * key, len  the authkey (borrowed); it may be empty, not NULL.
  * timeout   seconds for the whole exchange.
  *
  * Returns: 0 when the peer proved the key, or
