@@ -23,10 +23,10 @@
  * sync. A peer's length is untrusted: memory is taken as the bytes arrive,
  * never on the peer's word alone.
  *
- * Costs, per message: a send is one sendmsg (header and body together); a
- * receive with MPROC_FOREVER is two reads (header, body); with a finite
- * timeout, a poll first when nothing is there yet. No copy beyond the
- * kernel's.
+ * Costs, per message: a send is one send(2) (a message up to 16 KiB is
+ * copied behind its header, as CPython does; a longer one goes as two
+ * iovecs, uncopied); a receive with MPROC_FOREVER is two reads (header,
+ * body); with a finite timeout, a poll first when nothing is there yet.
  *
  * Thread-safe: yes; sends are serialised with sends and receives with
  * receives, so a message is never interleaved with another. Fork: a child
