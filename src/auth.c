@@ -11,10 +11,15 @@
  * the whole challenge, prefix included, so a prefixed challenge cannot be
  * answered with a weaker digest. Every message is peer data: read with a
  * 256-byte limit, parsed by length, and MACs compared in constant time.
+ * Challenges come from the OS random source (getrandom, src/sys/); HMACs
+ * and the constant-time compare from libcrypto.
  */
 #include "auth.h"
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,7 +27,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/rand.h>
+#include <openssl/opensslv.h>
 
 #include "mproc/listener.h"
 
@@ -43,15 +48,75 @@
 
 struct digest {
     const char *name;
-    const EVP_MD *(*md)(void);
+    const char *symbol; /* libcrypto's EVP_MD getter */
 };
 
 /* CPython's _ALLOWED_DIGESTS. */
 static const struct digest digests[] = {
-    { "md5", EVP_md5 },           { "sha256", EVP_sha256 },
-    { "sha384", EVP_sha384 },     { "sha3_256", EVP_sha3_256 },
-    { "sha3_384", EVP_sha3_384 },
+    { "md5", "EVP_md5" },           { "sha256", "EVP_sha256" },
+    { "sha384", "EVP_sha384" },     { "sha3_256", "EVP_sha3_256" },
+    { "sha3_384", "EVP_sha3_384" },
 };
+#define N_DIGESTS (sizeof(digests) / sizeof(digests[0]))
+
+/*
+ * libcrypto, loaded at the first handshake rather than linked: its load
+ * costs every program about a millisecond at start-up (measured on the CI
+ * machine), and every spawn child pays it again, for code only handshakes
+ * use. Loaded once, never unloaded; a program that cannot load it gets
+ * -ELIBACC from handshakes and nothing else changes.
+ */
+#define SONAME_STR(x) #x
+#define SONAME_XSTR(x) SONAME_STR(x)
+#define LIBCRYPTO_SONAME "libcrypto.so." SONAME_XSTR(OPENSSL_VERSION_MAJOR)
+
+static struct {
+    __typeof__(HMAC) *hmac;
+    __typeof__(CRYPTO_memcmp) *memcmp;
+    __typeof__(EVP_md5) *md[N_DIGESTS]; /* in the order of digests[] */
+} crypto;
+static int crypto_status = -ELIBACC;
+static pthread_once_t crypto_once = PTHREAD_ONCE_INIT;
+
+static void *
+symbol(void *lib, const char *name, bool *ok)
+{
+    void *at = dlsym(lib, name);
+
+    *ok = *ok && at != NULL;
+    return at;
+}
+
+static void
+crypto_load(void)
+{
+    void *lib = dlopen(LIBCRYPTO_SONAME, RTLD_NOW | RTLD_LOCAL);
+    bool ok = lib != NULL;
+
+    if (!ok)
+        return;
+    crypto.hmac = (__typeof__(HMAC) *)symbol(lib, "HMAC", &ok);
+    crypto.memcmp =
+        (__typeof__(CRYPTO_memcmp) *)symbol(lib, "CRYPTO_memcmp", &ok);
+    for (size_t i = 0; i < N_DIGESTS; i++)
+        crypto.md[i] =
+            (__typeof__(EVP_md5) *)symbol(lib, digests[i].symbol, &ok);
+    crypto_status = ok ? 0 : -ELIBACC;
+}
+
+/* 0 once libcrypto is usable, else -ELIBACC. */
+static int
+crypto_ready(void)
+{
+    pthread_once(&crypto_once, crypto_load);
+    return crypto_status;
+}
+
+static const EVP_MD *
+digest_md(const struct digest *d)
+{
+    return crypto.md[d - digests]();
+}
 
 /* A message split into its digest and what follows the prefix. */
 struct parsed {
@@ -60,26 +125,10 @@ struct parsed {
     size_t payload_len;
 };
 
-int
-mproc__random_bytes(void *buf, size_t n)
-{
-    unsigned char *at = buf;
-
-    while (n > 0) {
-        int chunk = n > INT_MAX ? INT_MAX : (int)n;
-
-        if (RAND_bytes(at, chunk) != 1)
-            return -EIO;
-        at += chunk;
-        n -= (size_t)chunk;
-    }
-    return 0;
-}
-
 static const struct digest *
 find_digest(const unsigned char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof(digests) / sizeof(digests[0]); i++) {
+    for (size_t i = 0; i < N_DIGESTS; i++) {
         if (strlen(digests[i].name) == len &&
             memcmp(digests[i].name, name, len) == 0)
             return &digests[i];
@@ -122,7 +171,7 @@ hmac_of(const EVP_MD *md, const void *key, size_t key_len,
 {
     unsigned mac_len = 0;
 
-    if (HMAC(md, key, (int)key_len, msg, len, mac, &mac_len) == NULL)
+    if (crypto.hmac(md, key, (int)key_len, msg, len, mac, &mac_len) == NULL)
         return 0;
     return mac_len;
 }
@@ -144,7 +193,7 @@ create_response(const void *key, size_t key_len, const unsigned char *msg,
         return rc;
     d = p.digest;
     if (d == NULL) {
-        mac_len = hmac_of(EVP_md5(), key, key_len, msg, len, out);
+        mac_len = hmac_of(digest_md(&digests[0]), key, key_len, msg, len, out);
         if (mac_len > 0) {
             *out_len = mac_len;
             return 0;
@@ -156,7 +205,7 @@ create_response(const void *key, size_t key_len, const unsigned char *msg,
     out[0] = '{';
     memcpy(out + 1, d->name, name_len);
     out[name_len + 1] = '}';
-    mac_len = hmac_of(d->md(), key, key_len, msg, len, out + name_len + 2);
+    mac_len = hmac_of(digest_md(d), key, key_len, msg, len, out + name_len + 2);
     if (mac_len == 0)
         return MPROC_EAUTH;
     *out_len = name_len + 2 + mac_len;
@@ -175,10 +224,10 @@ verify(const void *key, size_t key_len, const unsigned char *msg, size_t len,
 
     if (parse(response, response_len, &p) < 0)
         return MPROC_EAUTH;
-    n = hmac_of(p.digest != NULL ? p.digest->md() : EVP_md5(), key, key_len,
-                msg, len, expected);
+    n = hmac_of(digest_md(p.digest != NULL ? p.digest : &digests[0]), key,
+                key_len, msg, len, expected);
     if (n == 0 || n != p.payload_len ||
-        CRYPTO_memcmp(expected, p.payload, n) != 0)
+        crypto.memcmp(expected, p.payload, n) != 0)
         return MPROC_EAUTH;
     return 0;
 }
@@ -217,6 +266,9 @@ mproc__deliver_challenge(mproc_conn *c, const void *key, size_t len,
     mproc_buf response = { NULL, 0 };
     int rc;
 
+    rc = crypto_ready();
+    if (rc < 0)
+        return rc;
     memcpy(challenge, head, sizeof(head) - 1);
     rc = mproc__random_bytes(challenge + sizeof(head) - 1, MESSAGE_LENGTH);
     if (rc < 0)
@@ -246,6 +298,9 @@ mproc__answer_challenge(mproc_conn *c, const void *key, size_t len,
     size_t response_len = 0;
     int rc;
 
+    rc = crypto_ready();
+    if (rc < 0)
+        return rc;
     rc = recv_message(c, &msg, dl);
     if (rc < 0)
         return rc;

@@ -1,6 +1,6 @@
 /*
- * auth.h - the authkey handshake and random bytes, private side: what
- * listener.c and process.c need from auth.c.
+ * auth.h - the authkey handshake, private side: what listener.c needs
+ * from auth.c.
  */
 #ifndef MPROC_SRC_AUTH_H
 #define MPROC_SRC_AUTH_H
@@ -9,10 +9,6 @@
 
 #include "mproc/conn.h"
 #include "sys/sys.h"
-
-/* Fill buf with n bytes from the OS random source (libcrypto's RAND_bytes):
- * 0, or -EIO when none could be had. */
-int mproc__random_bytes(void *buf, size_t n);
 
 /* mproc_deliver_challenge() and mproc_answer_challenge() with the whole
  * exchange bounded by a deadline the caller already holds. key/len are

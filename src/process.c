@@ -29,7 +29,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "auth.h"
 #include "context.h"
 #include "log.h"
 #include "sys/sys.h"

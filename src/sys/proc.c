@@ -1,6 +1,8 @@
 /*
  * sys/proc.c - creating processes: fork(), and exec of a fresh program
- * through posix_spawn (a vfork-class clone in glibc: no page-table copy).
+ * through posix_spawn (a vfork-class clone in glibc: no page-table copy);
+ * and what else a process asks of the kernel about itself (its CPUs,
+ * random bytes).
  *
  * The exec'd child gets exactly the descriptors it was given: every other
  * one is closed with closefrom, because host programs (test runners among
@@ -13,6 +15,7 @@
 #include <sched.h>
 #include <spawn.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,6 +115,25 @@ mproc__spawn(const char *path, char *const argv[], char *const envp[],
     }
     *pidfd = rc;
     return pid;
+}
+
+int
+mproc__random_bytes(void *buf, size_t n)
+{
+    unsigned char *at = buf;
+
+    while (n > 0) {
+        ssize_t got = getrandom(at, n, 0);
+
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        at += got;
+        n -= (size_t)got;
+    }
+    return 0;
 }
 
 int

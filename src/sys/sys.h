@@ -116,6 +116,9 @@ pid_t mproc__fork(int *pidfd);
  * mask is emptied. Returns the pid and its pidfd in *pidfd, or -errno. */
 pid_t mproc__spawn(const char *path, char *const argv[], char *const envp[],
                    const int *child_fds, int nfds, int *pidfd);
+/* Fill buf with n bytes from the kernel's random source (getrandom):
+ * 0, or -errno. */
+int mproc__random_bytes(void *buf, size_t n);
 /* The CPUs this process may run on (affinity), at least 1. */
 int mproc__cpu_count(void);
 
