@@ -21,8 +21,11 @@
  * HMAC-MD5. The verifier sends "#WELCOME#" or "#FAILURE#". As in Python,
  * the listener delivers a challenge and then answers one, the client the
  * reverse, so both ends prove they hold the key. Challenges come from the
- * OS random source (libcrypto's RAND_bytes), digests are compared in
- * constant time, and no handshake message over 256 bytes is read.
+ * OS random source (getrandom), HMACs and the constant-time comparison
+ * from libcrypto, and no handshake message over 256 bytes is read.
+ * libcrypto is loaded at the first handshake (not linked: it would slow
+ * every program's start); where it cannot be loaded, handshakes return
+ * -ELIBACC.
  */
 #ifndef MPROC_LISTENER_H
 #define MPROC_LISTENER_H
