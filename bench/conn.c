@@ -26,6 +26,14 @@
  *                              process and six messages of the handshake's
  *                              framed sizes (63, 44 and 13 bytes each way)
  *                              with send/recv, then close
+ *   conn_connect_auth_protocol the same mproc connect + handshake, beside
+ *     limit_connect_6msg_framed_hmac   the raw exchange doing what the
+ *                              protocol itself requires: each message read
+ *                              as CPython's framing has it (the length,
+ *                              then the body), the challenges' 40 random
+ *                              bytes (getrandom) and the four HMAC-SHA256
+ *                              (libcrypto, as mproc uses it) — the floor
+ *                              of any implementation of the handshake
  *
  * mproc and limit samples alternate, so both see the same machine state,
  * and one child serves both in turn, so both cross between the same two
@@ -43,6 +51,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -50,6 +59,9 @@
 #include <unistd.h>
 
 #include <mproc.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #define WARMUP 20
 #define SMALL 64
@@ -76,6 +88,7 @@ struct bench {
     char dir[64];              /* the listeners' directory; "" if none */
     char mproc_address[128];   /* unix:DIR/mproc */
     struct sockaddr_un raw_un; /* DIR/raw */
+    bool protocol_floor;       /* raw handshake: framed reads and crypto */
     char buf[MIB];             /* what the parent sends */
 };
 
@@ -326,11 +339,28 @@ throughput_raw(struct bench *b)
 
 /* ---- connect + authkey handshake ---------------------------------------- */
 
+/* What the protocol costs a sender before message i goes out: random
+ * bytes for a challenge, an HMAC-SHA256 for a response or a verdict. */
+static void
+protocol_work(size_t i, char *buf)
+{
+    static const char key[] = "bench-conn-authkey";
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len;
+
+    if (i % 3 == 0)
+        (void)getrandom(buf + CHALLENGE_SIZE - 40, 40, 0);
+    else
+        (void)HMAC(EVP_sha256(), key, sizeof(key) - 1,
+                   (unsigned char *)buf + 15, 48, mac, &mac_len);
+}
+
 /* The six messages, in the listener's order: challenge, response, verdict,
  * twice; the listener sends the first challenge, the second response and
- * the first verdict. */
+ * the first verdict. With protocol_floor, each message is read the way the
+ * framing forces (its length, then its body) and the crypto is done. */
 static int
-raw_handshake(int fd, bool listener)
+raw_handshake(int fd, bool listener, bool protocol_floor)
 {
     static const size_t sizes[] = {
         CHALLENGE_SIZE, RESPONSE_SIZE, WELCOME_SIZE,
@@ -342,7 +372,17 @@ raw_handshake(int fd, bool listener)
     for (size_t i = 0; i < 6 && rc == 0; i++) {
         bool sends = (i % 2 == 0) == listener;
 
-        rc = sends ? send_all(fd, buf, sizes[i]) : recv_all(fd, buf, sizes[i]);
+        if (sends && protocol_floor)
+            protocol_work(i, buf);
+        if (sends) {
+            rc = send_all(fd, buf, sizes[i]);
+        } else if (protocol_floor) {
+            rc = recv_all(fd, buf, 4);
+            if (rc == 0)
+                rc = recv_all(fd, buf + 4, sizes[i] - 4);
+        } else {
+            rc = recv_all(fd, buf, sizes[i]);
+        }
     }
     return rc;
 }
@@ -370,7 +410,7 @@ server_child(const struct bench *b, mproc_conn *unused, int ready)
             mproc_conn_free(c);
         fd = accept4(raw, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
-            (void)raw_handshake(fd, true);
+            (void)raw_handshake(fd, true, b->protocol_floor);
             close(fd);
         }
     }
@@ -407,6 +447,13 @@ setup_connect(struct bench *b)
 }
 
 static int
+setup_connect_protocol(struct bench *b)
+{
+    b->protocol_floor = true;
+    return setup_connect(b);
+}
+
+static int
 connect_mproc(struct bench *b)
 {
     mproc_client_opts opts = { .authkey = authkey,
@@ -427,7 +474,7 @@ connect_raw(struct bench *b)
     if (fd < 0)
         return -errno;
     rc = connect(fd, (const struct sockaddr *)&b->raw_un, sizeof(b->raw_un));
-    rc = rc < 0 ? -errno : raw_handshake(fd, false);
+    rc = rc < 0 ? -errno : raw_handshake(fd, false, b->protocol_floor);
     close(fd);
     return rc;
 }
@@ -441,6 +488,8 @@ static const struct row rows[] = {
       setup_throughput, throughput_mproc, throughput_raw },
     { "conn_connect_auth", 3000, "limit_connect_6msg", setup_connect,
       connect_mproc, connect_raw },
+    { "conn_connect_auth_protocol", 3000, "limit_connect_6msg_framed_hmac",
+      setup_connect_protocol, connect_mproc, connect_raw },
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
