@@ -15,13 +15,16 @@
  *   threads held stay held, so in a multithreaded parent prefer spawn or
  *   forkserver. Cheapest.
  * - spawn: a fresh execution of the program (or of the binary named with
- *   mproc_set_executable()). The library recognises the child in a
- *   constructor that runs before `main`, so the host program's `main` never
- *   runs in it; the constructors of the program and its libraries have run,
- *   global variables have their initial values, and only stdin (/dev/null),
- *   stdout and stderr are open besides what the library uses. The target is
- *   found again by (loaded object, offset), so it may live in the
- *   executable or in a shared library; the argument bytes are copied over.
+ *   mproc_set_executable()). The library recognises the child in its own
+ *   constructor, before `main`, and runs the target there, so the host
+ *   program's `main` never runs in it: the C library and mproc's own
+ *   dependencies are initialised, but constructors of the program itself
+ *   and of libraries initialised after mproc may not have run. Global
+ *   variables have their initial values, and only stdin (/dev/null),
+ *   stdout and stderr are open besides what the library uses. The target
+ *   is found again by (loaded object, offset, build id), so it may live in
+ *   the executable or in a shared library; the argument bytes are copied
+ *   over.
  * - forkserver: a server process started as a fresh execution of the
  *   program (the state a spawn child sees, single-threaded by construction)
  *   forks each child on request. A child sees that clean state, never the
