@@ -12,5 +12,6 @@
 #include "mproc/listener.h"
 #include "mproc/log.h"
 #include "mproc/process.h"
+#include "mproc/value.h"
 
 #endif /* MPROC_H */

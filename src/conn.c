@@ -697,3 +697,38 @@ done:
         free(p);
     return rc;
 }
+
+/* ---- objects ---------------------------------------------------------------
+ * Connection.send / recv: a pickle in one message (src/pickle.c). */
+
+int
+mproc_conn_send_obj(mproc_conn *c, const mproc_obj *o)
+{
+    mproc_buf pickle;
+    int rc = mproc_obj_dumps(o, &pickle, 4);
+
+    if (rc < 0)
+        return rc;
+    rc = mproc_conn_send_bytes(c, pickle.data, 0, pickle.len);
+    mproc_buf_free(&pickle);
+    return rc;
+}
+
+/* The message is read whole before it is decoded, so a pickle refused
+ * here has already left the stream, which stays in sync. */
+int
+mproc_conn_recv_obj(mproc_conn *c, mproc_obj **out, double timeout)
+{
+    mproc_buf message;
+    int rc;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    rc = mproc_conn_recv_bytes(c, &message, 0, timeout);
+    if (rc < 0)
+        return rc;
+    rc = mproc_obj_loads(out, message.data, message.len, NULL);
+    mproc_buf_free(&message);
+    return rc;
+}

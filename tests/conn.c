@@ -769,3 +769,73 @@ Test(conn, wait_refuses_bad_descriptors)
     cr_assert_eq(mproc_wait(NULL, 0, NULL, &n, 0), 0);
     cr_assert_eq(n, 0);
 }
+
+/* ---- objects --------------------------------------------------------------
+ */
+
+Test(conn, objects_cross_as_protocol_4_pickles)
+{
+    mproc_conn *a, *b;
+    mproc_obj *o = NULL, *got = NULL;
+    mproc_buf raw = { 0 };
+    static const unsigned char pickle[] = { 0x80, 0x04, 0x95, 0x09, 0,
+                                            0,    0,    0,    0,    0,
+                                            0,    ']',  0x94, '(',  'K',
+                                            0x01, 'N',  0x88, 'e',  '.' };
+
+    duplex(&a, &b);
+    cr_assert_eq(mproc_obj_build(&o, "[i n b]", 1, 1), 0);
+    cr_assert_eq(mproc_conn_send_obj(a, o), 0);
+    cr_assert_eq(mproc_conn_recv_obj(b, &got, 5), 0);
+    cr_assert(mproc_obj_equal(o, got));
+    mproc_obj_free(got);
+    /* what Python's send() writes: pickle.dumps([1, None, True], 4) */
+    cr_assert_eq(mproc_conn_send_obj(a, o), 0);
+    cr_assert_eq(mproc_conn_recv_bytes(b, &raw, 0, 5), 0);
+    cr_assert_eq(raw.len, sizeof(pickle));
+    cr_assert_arr_eq(raw.data, pickle, sizeof(pickle));
+    mproc_buf_free(&raw);
+    mproc_obj_free(o);
+    mproc_conn_free(a);
+    mproc_conn_free(b);
+}
+
+Test(conn, a_refused_pickle_is_consumed_and_the_stream_stays_in_sync)
+{
+    static const char global[] = "cos\nsystem\n(S'true'\ntR.";
+    mproc_conn *a, *b;
+    mproc_obj *o = NULL, *got = NULL;
+
+    duplex(&a, &b);
+    cr_assert_eq(mproc_conn_send_bytes(a, global, 0, sizeof(global) - 1), 0);
+    cr_assert_eq(mproc_conn_send_bytes(a, "\x80\x04N", 0, 3), 0);
+    cr_assert_eq(mproc_obj_build(&o, "s", "after"), 0);
+    cr_assert_eq(mproc_conn_send_obj(a, o), 0);
+    cr_assert_eq(mproc_conn_recv_obj(b, &got, 5), MPROC_EPROTOCOL);
+    cr_assert_null(got);
+    cr_assert_eq(mproc_conn_recv_obj(b, &got, 5), MPROC_EPROTOCOL);
+    cr_assert_eq(mproc_conn_recv_obj(b, &got, 5), 0);
+    cr_assert(mproc_obj_equal(o, got));
+    mproc_obj_free(got);
+    mproc_obj_free(o);
+    mproc_conn_free(a);
+    mproc_conn_free(b);
+}
+
+Test(conn, a_recursive_object_is_not_sent)
+{
+    mproc_conn *a, *b;
+    mproc_obj *list = NULL, *tuple = NULL;
+
+    duplex(&a, &b);
+    cr_assert_eq(mproc_obj_list(&list), 0);
+    cr_assert_eq(mproc_obj_build(&tuple, "(O)", list), 0);
+    cr_assert_eq(mproc_obj_list_append(list, tuple), 0);
+    cr_assert_eq(mproc_conn_send_obj(a, list), MPROC_EINVAL);
+    cr_assert_eq(mproc_conn_poll(b, 0), MPROC_ETIMEDOUT); /* nothing sent */
+    cr_assert_eq(mproc_obj_list_delete(list, 0), 0);
+    mproc_obj_free(tuple);
+    mproc_obj_free(list);
+    mproc_conn_free(a);
+    mproc_conn_free(b);
+}

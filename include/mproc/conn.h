@@ -25,8 +25,10 @@
  *
  * Costs, per message: a send is one send(2) (a message up to 16 KiB is
  * copied behind its header, as CPython does; a longer one goes as two
- * iovecs, uncopied); a receive with MPROC_FOREVER is two reads (header,
- * body); with a finite timeout, a poll first when nothing is there yet.
+ * iovecs, uncopied); a receive is two reads (header, body). A receive
+ * with a finite timeout on a socket first sets SO_RCVTIMEO to the time
+ * left (when it changed; the option stays on the socket, so a process
+ * sharing the descriptor sees it); on a pipe, it polls first.
  *
  * Thread-safe: yes; sends are serialised with sends and receives with
  * receives, so a message is never interleaved with another. Fork: a child
@@ -40,6 +42,7 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "value.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -152,6 +155,34 @@ MPROC_API int mproc_conn_recv_bytes(mproc_conn *c, mproc_buf *out,
 MPROC_API int mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size,
                                          size_t offset, size_t *received,
                                          double timeout);
+
+/**
+ * Send an object as one message: its pickle (protocol 4, as Python's
+ * Connection.send), so a Python peer's recv() gets an equal object.
+ *
+ * Python: Connection.send(obj).
+ *
+ * Returns: 0, or the errors of mproc_conn_send_bytes() and
+ * mproc_obj_dumps() (MPROC_EINVAL for a recursive object); nothing is
+ * sent on an encoding error.
+ */
+MPROC_API int mproc_conn_send_obj(mproc_conn *c, const mproc_obj *o);
+
+/**
+ * Receive one message and decode it as a pickle of data only (never
+ * executing anything it names; see mproc_obj_loads()).
+ *
+ * Python: Connection.recv().
+ *
+ * out      receives the object (a new reference); NULL on failure.
+ * timeout  as for mproc_conn_recv_bytes().
+ *
+ * Returns: 0, or the errors of mproc_conn_recv_bytes(), or
+ *   MPROC_EPROTOCOL, MPROC_ETOOBIG  the message is not an acceptable
+ *                    pickle (it is consumed; the stream stays in sync)
+ */
+MPROC_API int mproc_conn_recv_obj(mproc_conn *c, mproc_obj **out,
+                                  double timeout);
 
 /**
  * Whether a message (or the end of the stream) is ready to receive,

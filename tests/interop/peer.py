@@ -17,6 +17,15 @@ Modes (AUTHKEY_HEX is the key in hex, or "-" for none: no handshake):
       Connection(FD), an inherited end of an mproc_pipe: first send b"" and
       b"xyz" (the C side checks the exact bytes of Python's framing), then
       echo every message until EOF, exit 0.
+  objects FD
+      Connection(FD), as for pipe, carrying objects (tests/interop/pickle.c):
+      send every object of objects() with send(), then complex(1, 2) (a
+      pickle naming a class, which mproc refuses) and "after"; then recv()
+      as many objects and check each equals (and has the type of) the same
+      object of objects(), then the shared list again, whose sharing must
+      have survived, and bytearray(b"abc") (which Python can only send as a
+      pickle naming the class); exit 0, or 1 after printing the first
+      mismatch.
 
 Exit status: 0 done, 1 an echo differed, 2 bad usage, 3 authentication
 failed (AuthenticationError; "auth-failed" is printed first). A peer
@@ -24,6 +33,7 @@ left waiting (its C side died or stalled) ends itself after LIFETIME
 seconds (SIGALRM), so nothing hangs.
 """
 
+import math
 import signal
 import sys
 from multiprocessing.connection import AuthenticationError, Client, \
@@ -111,12 +121,71 @@ def pipe(fd):
     return 0
 
 
+def objects():
+    """The objects that cross in "objects" mode, the same list that
+    tests/interop/pickle.c builds in C, in the same order."""
+    shared = [1, 2]
+    return [
+        0, 1, -1, 255, 256, 65535, 65536, -129, 2**31 - 1, 2**31, -2**31,
+        -2**31 - 1, 2**63 - 1, 2**63, -2**63, -2**63 - 1, 2**64, 2**1000,
+        -2**1000,
+        1.5, -0.0, float("inf"), float("-inf"), float("nan"), 1e-300,
+        "", "h\u00e9llo", "\U0001f600 non-BMP \U0001d11e", "x" * 100000,
+        b"", bytes(range(256)), b"\0" * 100000,
+        None, True, False,
+        [], (), {}, set(), frozenset(),
+        [1, [2, [3, [4]]]], (1, (2, 3), [4]), {"a": {"b": {"c": None}}},
+        {(1, "a"): "tuple key", (2, (3, 4)): [5], 1.5: "f", None: 0,
+         b"k": 1, frozenset({1}): 2},
+        [shared, shared, (shared,)],
+        {1, 2, 3}, frozenset({"x", "y"}),
+        list(range(3000)), {str(i): i for i in range(1500)},
+    ]
+
+
+def same(a, b):
+    """a == b with the same type, NaN equal to NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float) and math.isnan(a):
+        return math.isnan(b)
+    return a == b
+
+
+def exchange_objects(fd):
+    conn = Connection(fd)
+    expected = objects()
+    for obj in expected:
+        conn.send(obj)
+    conn.send(complex(1, 2))
+    conn.send("after")
+    for i, want in enumerate(expected):
+        got = conn.recv()
+        if not same(got, want):
+            print("object %d: got %.200r, want %.200r" % (i, got, want),
+                  flush=True)
+            return 1
+    got = conn.recv()
+    if got[0] is not got[1] or got[0] is not got[2][0]:
+        print("shared list not shared: %r" % (got,), flush=True)
+        return 1
+    got = conn.recv()
+    if not same(got, bytearray(b"abc")):
+        print("bytearray: got %r" % (got,), flush=True)
+        return 1
+    conn.close()
+    return 0
+
+
 def main(argv):
     signal.alarm(LIFETIME)
     if len(argv) == 2 and argv[0] == "pipe":
         return pipe(int(argv[1]))
+    if len(argv) == 2 and argv[0] == "objects":
+        return exchange_objects(int(argv[1]))
     if len(argv) != 3 or argv[0] not in ("listen", "client"):
-        print("usage: peer.py listen|client ADDRESS AUTHKEY_HEX | pipe FD",
+        print("usage: peer.py listen|client ADDRESS AUTHKEY_HEX | pipe FD"
+              " | objects FD",
               file=sys.stderr)
         return 2
     run = listen if argv[0] == "listen" else client

@@ -1,0 +1,417 @@
+/*
+ * value/value.c - mproc_obj: the objects Python's send()/recv() carry
+ * (None, bool, int, float, str, bytes, bytearray, list, tuple, dict, set,
+ * frozenset): their lifetime, and the scalars' constructors and accessors
+ * (containers are in container.c).
+ *
+ * Reference counts are atomic; None, True and False are static and
+ * immortal. Freeing never recurses: a dead object is put on a work list
+ * threaded through its own `dead_next`, so a million nested lists free in
+ * constant stack. A str is checked to be UTF-8 once, on the way in.
+ */
+#include "value.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static mproc_obj none_obj = { .type = MPROC_OBJ_NONE, .immortal = true };
+static mproc_obj true_obj = { .type = MPROC_OBJ_BOOL,
+                              .immortal = true,
+                              .u.boolean = true };
+static mproc_obj false_obj = { .type = MPROC_OBJ_BOOL,
+                               .immortal = true,
+                               .u.boolean = false };
+
+mproc_obj *
+value_alloc(enum mproc_obj_type type)
+{
+    mproc_obj *o = calloc(1, sizeof(*o));
+
+    if (o == NULL)
+        return NULL;
+    atomic_init(&o->refs, 1);
+    o->type = type;
+    return o;
+}
+
+bool
+value_is_int(const mproc_obj *o)
+{
+    return o->type == MPROC_OBJ_INT || o->type == MPROC_OBJ_BOOL;
+}
+
+/* ---- lifetime ------------------------------------------------------------ */
+
+mproc_obj *
+mproc_obj_ref(mproc_obj *o)
+{
+    /* Relaxed: a new reference is made from one the caller already holds,
+     * so the object cannot die meanwhile. */
+    if (o != NULL && !o->immortal)
+        atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+    return o;
+}
+
+/* Drop one reference; a dead object goes onto *dead. */
+static void
+release(mproc_obj *o, mproc_obj **dead)
+{
+    if (o == NULL || o->immortal)
+        return;
+    /* acq_rel: every write made through other references happens before
+     * the free. (Release plus an acquire fence on the last one would do,
+     * but ThreadSanitizer does not model fences; on x86 both are one
+     * locked instruction.) */
+    if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    o->dead_next = *dead;
+    *dead = o;
+}
+
+/* Release what a dead object holds and the object itself. */
+static void
+destroy(mproc_obj *o, mproc_obj **dead)
+{
+    switch (o->type) {
+    case MPROC_OBJ_INT:
+        free(o->u.integer.bytes);
+        break;
+    case MPROC_OBJ_STR:
+    case MPROC_OBJ_BYTES:
+    case MPROC_OBJ_BYTEARRAY:
+        free(o->u.text.data);
+        break;
+    case MPROC_OBJ_LIST:
+    case MPROC_OBJ_TUPLE:
+        for (size_t i = 0; i < o->u.seq.len; i++)
+            release(o->u.seq.items[i], dead);
+        free(o->u.seq.items);
+        break;
+    case MPROC_OBJ_DICT:
+    case MPROC_OBJ_SET:
+    case MPROC_OBJ_FROZENSET:
+        for (size_t i = 0; i < o->u.table.len; i++) {
+            release(o->u.table.entries[i].key, dead);
+            release(o->u.table.entries[i].value, dead);
+        }
+        free(o->u.table.entries);
+        free(o->u.table.index);
+        break;
+    default:
+        break;
+    }
+    free(o);
+}
+
+void
+mproc_obj_free(mproc_obj *o)
+{
+    mproc_obj *dead = NULL;
+
+    release(o, &dead);
+    while (dead != NULL) {
+        mproc_obj *next = dead;
+
+        dead = next->dead_next;
+        destroy(next, &dead);
+    }
+}
+
+enum mproc_obj_type
+mproc_obj_type(const mproc_obj *o)
+{
+    return o == NULL ? MPROC_OBJ_NONE : o->type;
+}
+
+const char *
+mproc_obj_type_name(enum mproc_obj_type type)
+{
+    static const char *const names[] = {
+        [MPROC_OBJ_NONE] = "NoneType",
+        [MPROC_OBJ_BOOL] = "bool",
+        [MPROC_OBJ_INT] = "int",
+        [MPROC_OBJ_FLOAT] = "float",
+        [MPROC_OBJ_STR] = "str",
+        [MPROC_OBJ_BYTES] = "bytes",
+        [MPROC_OBJ_BYTEARRAY] = "bytearray",
+        [MPROC_OBJ_LIST] = "list",
+        [MPROC_OBJ_TUPLE] = "tuple",
+        [MPROC_OBJ_DICT] = "dict",
+        [MPROC_OBJ_SET] = "set",
+        [MPROC_OBJ_FROZENSET] = "frozenset",
+    };
+
+    if ((unsigned)type >= sizeof(names) / sizeof(names[0]))
+        return "unknown";
+    return names[type];
+}
+
+/* ---- scalars ------------------------------------------------------------- */
+
+int
+mproc_obj_none(mproc_obj **out)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = &none_obj;
+    return 0;
+}
+
+int
+mproc_obj_bool(mproc_obj **out, bool v)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = v ? &true_obj : &false_obj;
+    return 0;
+}
+
+int
+mproc_obj_int(mproc_obj **out, int64_t v)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = value_alloc(MPROC_OBJ_INT);
+    if (*out == NULL)
+        return MPROC_ENOMEM;
+    (*out)->u.integer.small = v;
+    return 0;
+}
+
+int
+mproc_obj_int_from_bytes(mproc_obj **out, const void *le, size_t len)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (le == NULL && len > 0)
+        return MPROC_EINVAL;
+    return value_int_from_twos(out, le, len);
+}
+
+int
+mproc_obj_float(mproc_obj **out, double v)
+{
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = value_alloc(MPROC_OBJ_FLOAT);
+    if (*out == NULL)
+        return MPROC_ENOMEM;
+    (*out)->u.real = v;
+    return 0;
+}
+
+/* The length of the UTF-8 sequence at s (at most n bytes), or 0 when it is
+ * not valid: no overlong forms, no surrogates, nothing past U+10FFFF. */
+static size_t
+utf8_sequence(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    uint32_t cp;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+        return 0;
+    if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+/* A text object (str, bytes, bytearray) holding a NUL-terminated copy. */
+static int
+text_new(mproc_obj **out, enum mproc_obj_type type, const void *data,
+         size_t len, size_t chars)
+{
+    mproc_obj *o;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (data == NULL && len > 0)
+        return MPROC_EINVAL;
+    o = value_alloc(type);
+    if (o == NULL)
+        return MPROC_ENOMEM;
+    o->u.text.data = malloc(len + 1);
+    if (o->u.text.data == NULL) {
+        free(o);
+        return MPROC_ENOMEM;
+    }
+    if (len > 0)
+        memcpy(o->u.text.data, data, len);
+    o->u.text.data[len] = '\0';
+    o->u.text.len = len;
+    o->u.text.chars = chars;
+    *out = o;
+    return 0;
+}
+
+int
+mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)utf8;
+    size_t chars = 0;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (utf8 == NULL && len > 0)
+        return MPROC_EINVAL;
+    for (size_t i = 0; i < len; chars++) {
+        size_t step = utf8_sequence(s + i, len - i);
+
+        if (step == 0)
+            return MPROC_EINVAL;
+        i += step;
+    }
+    return text_new(out, MPROC_OBJ_STR, utf8, len, chars);
+}
+
+int
+mproc_obj_bytes(mproc_obj **out, const void *data, size_t len)
+{
+    return text_new(out, MPROC_OBJ_BYTES, data, len, 0);
+}
+
+int
+mproc_obj_bytearray(mproc_obj **out, const void *data, size_t len)
+{
+    return text_new(out, MPROC_OBJ_BYTEARRAY, data, len, 0);
+}
+
+int
+mproc_obj_bool_value(const mproc_obj *o, bool *v)
+{
+    if (o == NULL || v == NULL || o->type != MPROC_OBJ_BOOL)
+        return MPROC_EINVAL;
+    *v = o->u.boolean;
+    return 0;
+}
+
+int
+mproc_obj_int_value(const mproc_obj *o, int64_t *v)
+{
+    if (o == NULL || v == NULL || !value_is_int(o))
+        return MPROC_EINVAL;
+    if (o->type == MPROC_OBJ_BOOL) {
+        *v = o->u.boolean;
+        return 0;
+    }
+    if (o->u.integer.bytes != NULL)
+        return MPROC_ETOOBIG;
+    *v = o->u.integer.small;
+    return 0;
+}
+
+int
+mproc_obj_int_bytes(const mproc_obj *o, mproc_buf *out)
+{
+    unsigned char small[8];
+    const unsigned char *src = small;
+    size_t len;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    out->data = NULL;
+    out->len = 0;
+    if (o == NULL || !value_is_int(o))
+        return MPROC_EINVAL;
+    if (o->type == MPROC_OBJ_BOOL) {
+        len = value_int64_twos(o->u.boolean, small);
+    } else if (o->u.integer.bytes == NULL) {
+        len = value_int64_twos(o->u.integer.small, small);
+    } else {
+        src = o->u.integer.bytes;
+        len = o->u.integer.len;
+    }
+    if (len == 0)
+        return 0;
+    out->data = malloc(len);
+    if (out->data == NULL)
+        return MPROC_ENOMEM;
+    memcpy(out->data, src, len);
+    out->len = len;
+    return 0;
+}
+
+int
+mproc_obj_float_value(const mproc_obj *o, double *v)
+{
+    if (o == NULL || v == NULL)
+        return MPROC_EINVAL;
+    if (o->type == MPROC_OBJ_FLOAT) {
+        *v = o->u.real;
+        return 0;
+    }
+    if (!value_is_int(o))
+        return MPROC_EINVAL;
+    return value_int_to_double(o, v);
+}
+
+const char *
+mproc_obj_str_value(const mproc_obj *o, size_t *len)
+{
+    if (o == NULL || o->type != MPROC_OBJ_STR) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    if (len != NULL)
+        *len = o->u.text.len;
+    return o->u.text.data;
+}
+
+const void *
+mproc_obj_bytes_value(const mproc_obj *o, size_t *len)
+{
+    if (o == NULL ||
+        (o->type != MPROC_OBJ_BYTES && o->type != MPROC_OBJ_BYTEARRAY)) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    if (len != NULL)
+        *len = o->u.text.len;
+    return o->u.text.data;
+}
+
+int
+mproc_obj_bytearray_set(mproc_obj *o, const void *data, size_t len)
+{
+    char *copy;
+
+    if (o == NULL || o->type != MPROC_OBJ_BYTEARRAY ||
+        (data == NULL && len > 0))
+        return MPROC_EINVAL;
+    copy = malloc(len + 1);
+    if (copy == NULL)
+        return MPROC_ENOMEM;
+    if (len > 0)
+        memcpy(copy, data, len);
+    copy[len] = '\0';
+    free(o->u.text.data);
+    o->u.text.data = copy;
+    o->u.text.len = len;
+    return 0;
+}

@@ -1,0 +1,98 @@
+/*
+ * value/value.h - the layout of mproc_obj and what the files of src/value/
+ * share: value.c (lifetime, scalars), container.c (list, tuple, dict, set,
+ * frozenset), number.c (ints of any size), ops.c (equal, hash, copy),
+ * repr.c and build.c.
+ *
+ * Invariants a reader must keep in mind:
+ * - An int that fits in int64 is always stored as `small` (bytes NULL);
+ *   otherwise `bytes` holds its shortest two's-complement form, least
+ *   significant byte first. So equal ints have equal representations.
+ * - A dict's or set's entries hold no holes: a delete closes the gap and
+ *   rebuilds the index, so entry i is item i in insertion order.
+ */
+#ifndef MPROC_VALUE_PRIVATE_H
+#define MPROC_VALUE_PRIVATE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mproc/value.h"
+
+/* Deepest nesting that repr, equal, hash and copy follow: beyond it repr,
+ * hash and copy fail with MPROC_ETOOBIG and equal answers false. Their
+ * frames are small, so this stays well inside an 8 MiB stack. */
+#define VALUE_MAX_DEPTH 10000
+
+/* Bytes of the two's-complement form of any integral double (1024 bits
+ * and a sign byte, rounded up). */
+#define VALUE_FLOAT_INT_BYTES 136
+
+struct entry {
+    uint64_t hash;
+    mproc_obj *key;
+    mproc_obj *value; /* NULL in sets */
+};
+
+struct table {
+    struct entry *entries; /* in insertion order, no holes */
+    size_t len;
+    size_t cap;
+    size_t *index;     /* index_size slots: an entry number or SLOT_EMPTY */
+    size_t index_size; /* 0 or a power of two */
+};
+
+struct mproc_obj {
+    atomic_size_t refs;
+    enum mproc_obj_type type;
+    bool immortal;        /* None, True, False: refs are not counted */
+    mproc_obj *dead_next; /* free's work list, so freeing needs no stack */
+    union {
+        bool boolean;
+        struct {
+            int64_t small;
+            unsigned char *bytes; /* NULL when the value fits in small */
+            size_t len;
+        } integer;
+        double real;
+        struct {
+            char *data; /* always allocated, NUL-terminated */
+            size_t len;
+            size_t chars; /* code points, for a str */
+        } text;
+        struct {
+            mproc_obj **items;
+            size_t len;
+            size_t cap;
+        } seq;
+        struct table table;
+    } u;
+};
+
+/* value.c */
+mproc_obj *value_alloc(enum mproc_obj_type type);
+bool value_is_int(const mproc_obj *o);
+
+/* container.c */
+int value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,
+                       uint64_t hash);
+size_t value_table_lookup(const mproc_obj *o, const mproc_obj *key,
+                          uint64_t hash);
+int value_list_push(mproc_obj *list, mproc_obj *item);
+
+/* number.c */
+size_t value_twos_normalize(const unsigned char *le, size_t len);
+int value_int_from_twos(mproc_obj **out, const unsigned char *le, size_t len);
+size_t value_int64_twos(int64_t v, unsigned char out[8]);
+bool value_float_twos(double f, unsigned char out[VALUE_FLOAT_INT_BYTES],
+                      size_t *len);
+int value_int_decimal(const mproc_obj *o, char **text, size_t *len);
+int value_int_to_double(const mproc_obj *o, double *v);
+
+/* ops.c */
+int value_hash(const mproc_obj *o, uint64_t *hash, int depth);
+bool value_equal(const mproc_obj *a, const mproc_obj *b, int depth);
+
+#endif /* MPROC_VALUE_PRIVATE_H */
