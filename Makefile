@@ -7,7 +7,7 @@
 PREFIX ?= /usr/local
 CTEST_ARGS = --output-on-failure --no-tests=error -j2
 
-.PHONY: all build build-asan demo test bench install docs tsan lint clean \
+.PHONY: all build build-asan demo test bench install docs tsan fuzz lint clean \
         bootstrap
 
 all: build
@@ -60,5 +60,19 @@ tsan: bootstrap
 	cmake --build build-tsan
 	ctest --test-dir build-tsan $(CTEST_ARGS)
 
+# libFuzzer harnesses (tests/fuzz/): the pickle decoder and the framing,
+# each for FUZZ_SECONDS (default 60) from a seed corpus written by Python.
+FUZZ_SECONDS ?= 60
+fuzz: bootstrap
+	CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	    -DMPROC_FUZZ=ON -DMPROC_WERROR=OFF
+	cmake --build build-fuzz
+	python3 tests/fuzz/seed.py build-fuzz/corpus
+	for t in pickle conn; do \
+	    ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/fuzz/fuzz_$$t \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        build-fuzz/corpus/$$t || exit 1; \
+	done
+
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-fuzz

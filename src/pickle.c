@@ -1509,12 +1509,15 @@ static int
 load_build(struct dec *d, unsigned char op, size_t base)
 {
     mproc_obj *o = NULL;
+    mproc_obj *const *items;
     size_t n = d->sn - base;
     int rc;
 
+    /* No items may mean no stack array yet: no pointer arithmetic on it. */
+    items = n > 0 ? d->stack + base : NULL;
     switch (op) {
     case OP_FROZENSET:
-        rc = mproc_obj_frozenset(&o, d->stack + base, n);
+        rc = mproc_obj_frozenset(&o, items, n);
         break;
     case OP_LIST:
         rc = mproc_obj_list(&o);
@@ -1527,7 +1530,7 @@ load_build(struct dec *d, unsigned char op, size_t base)
             rc = mproc_obj_dict_set(o, d->stack[i], d->stack[i + 1]);
         break;
     default:
-        rc = mproc_obj_tuple(&o, d->stack + base, n);
+        rc = mproc_obj_tuple(&o, items, n);
         break;
     }
     if (rc < 0) {
@@ -1702,6 +1705,8 @@ mproc_obj_loads(mproc_obj **out, const void *data, size_t len,
         *out = NULL;
     if (out == NULL || (data == NULL && len > 0))
         return MPROC_EINVAL;
+    if (len == 0)
+        return MPROC_EPROTOCOL; /* not even a STOP */
     d.p = data;
     d.end = d.p + len;
     d.max_depth =

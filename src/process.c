@@ -60,12 +60,12 @@ struct mproc_process {
     unsigned char *authkey; /* NULL in the current process until used */
     size_t authkey_len;
     enum mproc_start_method method;
-    pid_t pid;        /* 0 until started */
-    pid_t creator;    /* the process that started it: the reaper */
-    int pidfd;        /* -1 until started and after close */
-    int sentinel;     /* == pidfd, or the forkserver's status pipe */
-    int exitcode;     /* MPROC_EXITCODE_NONE until reaped */
-    bool in_registry; /* guarded by registry.mu, as are prev/next */
+    _Atomic pid_t pid; /* 0 until started; read without mu */
+    pid_t creator;     /* the process that started it: the reaper */
+    int pidfd;         /* -1 until started and after close */
+    int sentinel;      /* == pidfd, or the forkserver's status pipe */
+    int exitcode;      /* MPROC_EXITCODE_NONE until reaped */
+    bool in_registry;  /* guarded by registry.mu, as are prev/next */
     struct mproc_process *prev, *next;
 };
 

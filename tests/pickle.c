@@ -1612,3 +1612,34 @@ Test(pickle, loads_checks_its_arguments)
     cr_assert_eq(mproc_obj_loads(&o, NULL, 2, NULL), MPROC_EINVAL);
     cr_assert_eq(mproc_obj_loads(&o, NULL, 0, NULL), MPROC_EPROTOCOL);
 }
+
+/* Found by make fuzz: containers built from an empty stack (MARK and then
+ * TUPLE, LIST, DICT or FROZENSET before anything was pushed), and empty
+ * input. */
+Test(pickle, empty_containers_from_a_bare_mark_and_empty_input)
+{
+    static const struct {
+        const char *wire;
+        const char *repr;
+    } cases[] = {
+        { "(t.", "()" },
+        { "(l.", "[]" },
+        { "(d.", "{}" },
+        { "\x80\x04(\x91.", "frozenset()" },
+    };
+    mproc_obj *o = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mproc_buf r = { 0 };
+
+        cr_assert_eq(
+            mproc_obj_loads(&o, cases[i].wire, strlen(cases[i].wire), NULL), 0,
+            "%zu", i);
+        cr_assert_eq(mproc_obj_repr(o, &r), 0);
+        cr_assert_str_eq(r.data, cases[i].repr);
+        mproc_buf_free(&r);
+        mproc_obj_free(o);
+    }
+    cr_assert_eq(mproc_obj_loads(&o, "", 0, NULL), MPROC_EPROTOCOL);
+    cr_assert_null(o);
+}
