@@ -7,7 +7,7 @@
  *
  * Addresses (DESIGN.md §5.10):
  *   unix:PATH           a Unix socket at PATH
- *   unix:@NAME          a Linux abstract socket (no file)
+ *   unix:\@NAME         a Linux abstract socket (no file)
  *   tcp://HOST:PORT     TCP over IPv4 or IPv6; HOST a name or a literal,
  *                       IPv6 literals in brackets: tcp://[::1]:6000
  * A listener on TCP port 0 gets a free port; mproc_listener_address()
