@@ -30,6 +30,7 @@
  * and memo slot.
  */
 #include "mproc/value.h"
+#include "value/internal.h"
 
 #include <locale.h>
 #include <pthread.h>
@@ -121,22 +122,28 @@ enum {
 };
 
 /* ---- a map from pointers to numbers --------------------------------------
- * The encoder's memo: open addressing with linear probing; keys are only
- * added, each once. */
+ * The encoder's memo: open addressing with linear probing, at most half
+ * full so a miss (every new object is one) ends within a few slots; keys
+ * are only added, each once. */
+
+struct ptrslot {
+    const void *key; /* NULL: empty */
+    uint64_t val;
+};
 
 struct ptrmap {
-    const void **keys;
-    uint64_t *vals;
-    size_t cap; /* a power of two, or 0 */
+    struct ptrslot *slots;
+    size_t cap;     /* a power of two, or 0 */
+    unsigned shift; /* 64 - log2(cap): the hash's top bits pick the slot */
     size_t n;
 };
 
+/* Fibonacci hashing: the product's top bits depend on every bit of the
+ * address, where its low bits would not. */
 static size_t
-ptr_slot(const void *key, size_t cap)
+ptr_slot(const void *key, unsigned shift)
 {
-    uint64_t h = (uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15u;
-
-    return (size_t)(h >> 17) & (cap - 1);
+    return (size_t)(((uint64_t)(uintptr_t)key * 0x9e3779b97f4a7c15u) >> shift);
 }
 
 static uint64_t *
@@ -146,10 +153,10 @@ ptrmap_find(const struct ptrmap *m, const void *key)
 
     if (m->cap == 0)
         return NULL;
-    for (i = ptr_slot(key, m->cap); m->keys[i] != NULL;
+    for (i = ptr_slot(key, m->shift); m->slots[i].key != NULL;
          i = (i + 1) & (m->cap - 1)) {
-        if (m->keys[i] == key)
-            return &m->vals[i];
+        if (m->slots[i].key == key)
+            return &m->slots[i].val;
     }
     return NULL;
 }
@@ -158,29 +165,24 @@ static int
 ptrmap_grow(struct ptrmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
-    const void **keys = calloc(cap, sizeof(*keys));
-    uint64_t *vals = malloc(cap * sizeof(*vals));
+    unsigned shift = m->cap ? m->shift - 1 : 64 - 6;
+    struct ptrslot *slots = calloc(cap, sizeof(*slots));
     size_t i, j;
 
-    if (keys == NULL || vals == NULL) {
-        free(keys);
-        free(vals);
+    if (slots == NULL)
         return MPROC_ENOMEM;
-    }
     for (i = 0; i < m->cap; i++) {
-        if (m->keys[i] == NULL)
+        if (m->slots[i].key == NULL)
             continue;
-        for (j = ptr_slot(m->keys[i], cap); keys[j] != NULL;
+        for (j = ptr_slot(m->slots[i].key, shift); slots[j].key != NULL;
              j = (j + 1) & (cap - 1))
             ;
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
+        slots[j] = m->slots[i];
     }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
+    free(m->slots);
+    m->slots = slots;
     m->cap = cap;
+    m->shift = shift;
     return 0;
 }
 
@@ -190,13 +192,12 @@ ptrmap_add(struct ptrmap *m, const void *key, uint64_t val)
 {
     size_t i;
 
-    if ((m->n + 1) * 4 > m->cap * 3 && ptrmap_grow(m) < 0)
+    if ((m->n + 1) * 2 > m->cap && ptrmap_grow(m) < 0)
         return MPROC_ENOMEM;
-    for (i = ptr_slot(key, m->cap); m->keys[i] != NULL;
+    for (i = ptr_slot(key, m->shift); m->slots[i].key != NULL;
          i = (i + 1) & (m->cap - 1))
         ;
-    m->keys[i] = key;
-    m->vals[i] = val;
+    m->slots[i] = (struct ptrslot){ key, val };
     m->n++;
     return 0;
 }
@@ -204,8 +205,7 @@ ptrmap_add(struct ptrmap *m, const void *key, uint64_t val)
 static void
 ptrmap_free(struct ptrmap *m)
 {
-    free(m->keys);
-    free(m->vals);
+    free(m->slots);
 }
 
 /* ---- encoding --------------------------------------------------------------
@@ -229,17 +229,14 @@ struct enc {
     size_t nopen, open_cap;
 };
 
+/* enc_room's slow path, kept out of line so the check inlines at each of
+ * the many small writes. */
 static unsigned char *
-enc_room(struct enc *e, size_t n)
+enc_grow(struct enc *e, size_t n)
 {
-    size_t cap;
+    size_t cap = e->cap ? e->cap : 256;
     unsigned char *grown;
 
-    if (e->err)
-        return NULL;
-    if (e->cap - e->len >= n)
-        return e->p + e->len;
-    cap = e->cap ? e->cap : 256;
     while (cap - e->len < n) {
         if (cap > SIZE_MAX / 2) {
             e->err = MPROC_ENOMEM;
@@ -257,6 +254,17 @@ enc_room(struct enc *e, size_t n)
     return e->p + e->len;
 }
 
+/* Room for n more bytes: where they go, or NULL after a failure. */
+static inline unsigned char *
+enc_room(struct enc *e, size_t n)
+{
+    if (e->err)
+        return NULL;
+    if (e->cap - e->len >= n)
+        return e->p + e->len;
+    return enc_grow(e, n);
+}
+
 static void
 enc_write(struct enc *e, const void *data, size_t n)
 {
@@ -272,7 +280,12 @@ enc_write(struct enc *e, const void *data, size_t n)
 static void
 enc_op(struct enc *e, unsigned char op)
 {
-    enc_write(e, &op, 1);
+    unsigned char *at = enc_room(e, 1);
+
+    if (at == NULL)
+        return;
+    *at = op;
+    e->len++;
 }
 
 /* An opcode and its little-endian argument of `width` bytes. */
@@ -324,6 +337,15 @@ frame_commit(struct enc *e, bool force, bool reopen)
         frame_open(e);
 }
 
+/* The check before each object (pickle.py's commit_frame()): cut the
+ * frame once it has reached the target. Inline, as it is rarely due. */
+static inline void
+frame_cut_if_due(struct enc *e)
+{
+    if (e->framing && e->len - e->frame_start - FRAME_HEADER >= FRAME_TARGET)
+        frame_commit(e, false, true);
+}
+
 /* pickle.py's _write_large_bytes: a big payload goes outside frames. */
 static void
 enc_large(struct enc *e, unsigned char op, uint64_t n, size_t width,
@@ -369,7 +391,7 @@ save_begin(struct enc *e, const void *key)
 {
     uint64_t *found;
 
-    frame_commit(e, false, true);
+    frame_cut_if_due(e);
     found = ptrmap_find(&e->memo, key);
     if (found == NULL)
         return false;
@@ -764,7 +786,7 @@ save(struct enc *e, const mproc_obj *o, size_t depth)
 
     if (o == NULL || depth > MAX_DUMP_DEPTH)
         return MPROC_EINVAL;
-    frame_commit(e, false, true);
+    frame_cut_if_due(e);
     switch (type) {
     case MPROC_OBJ_NONE:
         enc_op(e, OP_NONE);
@@ -1058,12 +1080,16 @@ add_items(struct dec *d, size_t target_at, size_t from,
             if (rc < 0)
                 return rc;
         }
-        if (type == MPROC_OBJ_LIST)
+        if (type == MPROC_OBJ_LIST) {
             rc = mproc_obj_list_append(target, d->stack[i]);
-        else if (type == MPROC_OBJ_DICT)
-            rc = mproc_obj_dict_set(target, d->stack[i], d->stack[i + 1]);
-        else
+        } else if (type == MPROC_OBJ_DICT) {
+            /* The stack's references go into the dict; NULL is left. */
+            rc = value_dict_set_owned(target, d->stack[i], d->stack[i + 1]);
+            if (rc == 0)
+                d->stack[i] = d->stack[i + 1] = NULL;
+        } else {
             rc = mproc_obj_set_add(target, d->stack[i]);
+        }
         if (rc < 0)
             return data_error(rc);
     }

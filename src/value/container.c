@@ -7,14 +7,18 @@
  * the gap in the entries and rebuilds the index (O(n)), so the entries
  * never hold holes and item i is an O(1) read. Lookups match a key by
  * identity or equality, as CPython does, so a NaN key is found by itself.
+ * A table of at most TABLE_SMALL entries has no index: a scan of so few
+ * cached hashes is as quick as a probe and saves an allocation per dict.
  */
 #include "value.h"
+#include "internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define SLOT_EMPTY SIZE_MAX
+#define TABLE_SMALL 8
 
 /* ---- lists and tuples ---------------------------------------------------- */
 
@@ -174,8 +178,15 @@ is_table(const mproc_obj *o)
             o->type == MPROC_OBJ_FROZENSET);
 }
 
+static bool
+entry_holds(const struct entry *e, const mproc_obj *key, uint64_t hash)
+{
+    return e->hash == hash && (e->key == key || value_equal(e->key, key, 0));
+}
+
 /* The entry holding key (identical or equal, as CPython looks up), or
- * SLOT_EMPTY; *slot receives the index slot where the search stopped. */
+ * SLOT_EMPTY; *slot receives the index slot where the search stopped
+ * (SLOT_EMPTY in a table without an index). */
 static size_t
 table_find(const struct table *t, const mproc_obj *key, uint64_t hash,
            size_t *slot)
@@ -183,8 +194,13 @@ table_find(const struct table *t, const mproc_obj *key, uint64_t hash,
     size_t mask = t->index_size - 1;
 
     *slot = SLOT_EMPTY;
-    if (t->index_size == 0)
+    if (t->index_size == 0) {
+        for (size_t e = 0; e < t->len; e++) {
+            if (entry_holds(&t->entries[e], key, hash))
+                return e;
+        }
         return SLOT_EMPTY;
+    }
     for (size_t i = hash & mask;; i = (i + 1) & mask) {
         size_t e = t->index[i];
 
@@ -192,9 +208,7 @@ table_find(const struct table *t, const mproc_obj *key, uint64_t hash,
             *slot = i;
             return SLOT_EMPTY;
         }
-        if (t->entries[e].hash == hash &&
-            (t->entries[e].key == key ||
-             value_equal(t->entries[e].key, key, 0))) {
+        if (entry_holds(&t->entries[e], key, hash)) {
             *slot = i;
             return e;
         }
@@ -210,14 +224,21 @@ value_table_lookup(const mproc_obj *o, const mproc_obj *key, uint64_t hash)
     return table_find(&o->u.table, key, hash, &slot);
 }
 
-/* Rebuild the index for the entries, sized to keep it at most 2/3 full.
- * Linear probing is enough: hashes are mixed (ops.c). */
+/* Rebuild the index for the entries, sized to keep it at most 2/3 full,
+ * or drop it when they are few. Linear probing is enough: hashes are
+ * mixed (ops.c). */
 static int
 table_reindex(struct table *t, size_t entries)
 {
-    size_t size = 8;
+    size_t size = 16;
     size_t *index;
 
+    if (entries <= TABLE_SMALL) {
+        free(t->index);
+        t->index = NULL;
+        t->index_size = 0;
+        return 0;
+    }
     while (size * 2 < entries * 3 + 3)
         size *= 2;
     index = malloc(size * sizeof(*index));
@@ -239,10 +260,12 @@ table_reindex(struct table *t, size_t entries)
 }
 
 /* d[key] = value (value NULL for sets): a known key keeps its first key
- * object and, in a dict, takes the new value, as in Python. */
-int
-value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,
-                   uint64_t hash)
+ * object and, in a dict, takes the new value, as in Python. With `owned`
+ * the table takes over the caller's references to key and value instead
+ * of making its own (and drops the key's when the key is known). */
+static int
+table_put(mproc_obj *o, mproc_obj *key, mproc_obj *value, uint64_t hash,
+          bool owned)
 {
     struct table *t = &o->u.table;
     size_t slot, e = table_find(t, key, hash, &slot);
@@ -250,28 +273,46 @@ value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,
     if (e != SLOT_EMPTY) {
         mproc_obj *old = t->entries[e].value;
 
-        t->entries[e].value = mproc_obj_ref(value);
+        t->entries[e].value = owned ? value : mproc_obj_ref(value);
         mproc_obj_free(old);
+        if (owned)
+            mproc_obj_free(key); /* the first key object stays */
         return 0;
     }
     if (t->len == t->cap) {
-        size_t cap = t->cap < 4 ? 4 : t->cap * 2;
-        struct entry *entries = realloc(t->entries, cap * sizeof(*entries));
+        size_t cap = t->cap * 2;
+        bool was_inline = value_table_inline(o);
+        struct entry *entries =
+            realloc(was_inline ? NULL : t->entries, cap * sizeof(*entries));
 
         if (entries == NULL)
             return MPROC_ENOMEM;
+        if (was_inline)
+            memcpy(entries, t->entries, t->len * sizeof(*entries));
         t->entries = entries;
         t->cap = cap;
     }
-    if ((t->len + 1) * 3 > t->index_size * 2) {
+    if (t->len + 1 > TABLE_SMALL && (t->len + 1) * 3 > t->index_size * 2) {
         if (table_reindex(t, t->len + 1) < 0)
             return MPROC_ENOMEM;
         table_find(t, key, hash, &slot);
     }
-    t->entries[t->len] =
-        (struct entry){ hash, mproc_obj_ref(key), mproc_obj_ref(value) };
-    t->index[slot] = t->len++;
+    if (!owned) {
+        mproc_obj_ref(key);
+        mproc_obj_ref(value);
+    }
+    t->entries[t->len] = (struct entry){ hash, key, value };
+    if (t->index != NULL)
+        t->index[slot] = t->len;
+    t->len++;
     return 0;
+}
+
+int
+value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,
+                   uint64_t hash)
+{
+    return table_put(o, key, value, hash, false);
 }
 
 /* Remove entry e, closing the gap so the entries stay hole-free. */
@@ -392,6 +433,20 @@ mproc_obj_dict_set(mproc_obj *d, mproc_obj *key, mproc_obj *value)
     if (rc < 0)
         return rc;
     return value_table_insert(d, key, value, hash);
+}
+
+int
+value_dict_set_owned(mproc_obj *d, mproc_obj *key, mproc_obj *value)
+{
+    uint64_t hash;
+    int rc;
+
+    if (d == NULL || d->type != MPROC_OBJ_DICT || value == NULL || value == d)
+        return MPROC_EINVAL;
+    rc = key_hash(key, &hash);
+    if (rc < 0)
+        return rc;
+    return table_put(d, key, value, hash, true);
 }
 
 /* Find key in a table of the given type; 0 and the entry, -ENOENT, or

@@ -77,6 +77,22 @@ hash_float(double f)
     return mix(bits ^ SEED_FLOAT);
 }
 
+/* A str's or bytes' hash, kept in the object (value.h). */
+static uint64_t
+hash_text(const mproc_obj *o)
+{
+    /* The cache is not part of the value: it may change under const. */
+    _Atomic uint64_t *cache = &((mproc_obj *)o)->u.text.hash;
+    uint64_t h = atomic_load_explicit(cache, memory_order_relaxed);
+
+    if (h == 0) {
+        h = hash_bytes(o->u.text.data, o->u.text.len,
+                       o->type == MPROC_OBJ_STR ? SEED_STR : SEED_BYTES);
+        atomic_store_explicit(cache, h, memory_order_relaxed);
+    }
+    return h;
+}
+
 static int
 hash_tuple(const mproc_obj *t, uint64_t *hash, int depth)
 {
@@ -117,8 +133,7 @@ value_hash(const mproc_obj *o, uint64_t *hash, int depth)
         return 0;
     case MPROC_OBJ_STR:
     case MPROC_OBJ_BYTES:
-        *hash = hash_bytes(o->u.text.data, o->u.text.len,
-                           o->type == MPROC_OBJ_STR ? SEED_STR : SEED_BYTES);
+        *hash = hash_text(o);
         return 0;
     case MPROC_OBJ_TUPLE:
         return hash_tuple(o, hash, depth);

@@ -22,16 +22,43 @@ static mproc_obj false_obj = { .type = MPROC_OBJ_BOOL,
                                .immortal = true,
                                .u.boolean = false };
 
-mproc_obj *
-value_alloc(enum mproc_obj_type type)
+/* An object with extra bytes after it (a str's text, a table's first
+ * entries); its `u` is zeroed, the extra bytes are not. */
+static mproc_obj *
+obj_alloc(enum mproc_obj_type type, size_t extra)
 {
-    mproc_obj *o = calloc(1, sizeof(*o));
+    mproc_obj *o = malloc(sizeof(*o) + extra);
 
     if (o == NULL)
         return NULL;
     atomic_init(&o->refs, 1);
     o->type = type;
+    o->immortal = false;
+    o->dead_next = NULL;
+    memset(&o->u, 0, sizeof(o->u));
     return o;
+}
+
+mproc_obj *
+value_alloc(enum mproc_obj_type type)
+{
+    bool table = type == MPROC_OBJ_DICT || type == MPROC_OBJ_SET ||
+                 type == MPROC_OBJ_FROZENSET;
+    mproc_obj *o =
+        obj_alloc(type, table ? VALUE_TABLE_INLINE * sizeof(struct entry) : 0);
+
+    if (o != NULL && table) {
+        o->u.table.entries = (struct entry *)(o + 1);
+        o->u.table.cap = VALUE_TABLE_INLINE;
+    }
+    return o;
+}
+
+/* Whether a table's entries are still the ones inside its allocation. */
+bool
+value_table_inline(const mproc_obj *o)
+{
+    return o->u.table.entries == (const struct entry *)(o + 1);
 }
 
 bool
@@ -61,8 +88,12 @@ release(mproc_obj *o, mproc_obj **dead)
     /* acq_rel: every write made through other references happens before
      * the free. (Release plus an acquire fence on the last one would do,
      * but ThreadSanitizer does not model fences; on x86 both are one
-     * locked instruction.) */
-    if (atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
+     * locked instruction.) A count of 1 is the caller's own reference, which
+     * no other thread can change: an acquire load, which synchronizes with
+     * the others' releasing decrements as well, spares the locked
+     * instruction for the common case of an object held once. */
+    if (atomic_load_explicit(&o->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
         return;
     o->dead_next = *dead;
     *dead = o;
@@ -76,9 +107,7 @@ destroy(mproc_obj *o, mproc_obj **dead)
     case MPROC_OBJ_INT:
         free(o->u.integer.bytes);
         break;
-    case MPROC_OBJ_STR:
-    case MPROC_OBJ_BYTES:
-    case MPROC_OBJ_BYTEARRAY:
+    case MPROC_OBJ_BYTEARRAY: /* str and bytes hold their text inline */
         free(o->u.text.data);
         break;
     case MPROC_OBJ_LIST:
@@ -94,7 +123,8 @@ destroy(mproc_obj *o, mproc_obj **dead)
             release(o->u.table.entries[i].key, dead);
             release(o->u.table.entries[i].value, dead);
         }
-        free(o->u.table.entries);
+        if (!value_table_inline(o))
+            free(o->u.table.entries);
         free(o->u.table.index);
         break;
     default:
@@ -238,11 +268,14 @@ utf8_sequence(const unsigned char *s, size_t n)
     return len;
 }
 
-/* A text object (str, bytes, bytearray) holding a NUL-terminated copy. */
+/* A text object (str, bytes, bytearray) holding a NUL-terminated copy:
+ * inline after the object for the immutable str and bytes, so one
+ * allocation holds both; a bytearray's own buffer, as set() replaces it. */
 static int
 text_new(mproc_obj **out, enum mproc_obj_type type, const void *data,
          size_t len, size_t chars)
 {
+    bool inline_data = type != MPROC_OBJ_BYTEARRAY;
     mproc_obj *o;
 
     if (out == NULL)
@@ -250,13 +283,19 @@ text_new(mproc_obj **out, enum mproc_obj_type type, const void *data,
     *out = NULL;
     if (data == NULL && len > 0)
         return MPROC_EINVAL;
-    o = value_alloc(type);
+    if (inline_data && len > SIZE_MAX - sizeof(mproc_obj) - 1)
+        return MPROC_ENOMEM;
+    o = obj_alloc(type, inline_data ? len + 1 : 0);
     if (o == NULL)
         return MPROC_ENOMEM;
-    o->u.text.data = malloc(len + 1);
-    if (o->u.text.data == NULL) {
-        free(o);
-        return MPROC_ENOMEM;
+    if (inline_data) {
+        o->u.text.data = (char *)(o + 1);
+    } else {
+        o->u.text.data = malloc(len + 1);
+        if (o->u.text.data == NULL) {
+            free(o);
+            return MPROC_ENOMEM;
+        }
     }
     if (len > 0)
         memcpy(o->u.text.data, data, len);

@@ -10,6 +10,11 @@
  *   significant byte first. So equal ints have equal representations.
  * - A dict's or set's entries hold no holes: a delete closes the gap and
  *   rebuilds the index, so entry i is item i in insertion order.
+ * - A str's or bytes' text lies inline right after its object, in the
+ *   same allocation; only a bytearray's (mutable) data is a buffer of its
+ *   own, which destroy frees. Likewise a dict's or set's first
+ *   VALUE_TABLE_INLINE entries: `entries` points right after the object
+ *   until the table outgrows them (value_table_inline()).
  */
 #ifndef MPROC_VALUE_PRIVATE_H
 #define MPROC_VALUE_PRIVATE_H
@@ -29,6 +34,10 @@
 /* Bytes of the two's-complement form of any integral double (1024 bits
  * and a sign byte, rounded up). */
 #define VALUE_FLOAT_INT_BYTES 136
+
+/* Entries a dict or set holds inside its own allocation: small dicts are
+ * the common case, and this spares them an allocation. */
+#define VALUE_TABLE_INLINE 4
 
 struct entry {
     uint64_t hash;
@@ -58,9 +67,13 @@ struct mproc_obj {
         } integer;
         double real;
         struct {
-            char *data; /* always allocated, NUL-terminated */
+            char *data; /* NUL-terminated; inline but in a bytearray */
             size_t len;
             size_t chars; /* code points, for a str */
+            /* str and bytes are immutable, so their hash is kept once
+             * computed (0: not yet); a dict's keys are hashed on every
+             * set and get. Relaxed: racing threads store the same value. */
+            _Atomic uint64_t hash;
         } text;
         struct {
             mproc_obj **items;
@@ -73,6 +86,7 @@ struct mproc_obj {
 
 /* value.c */
 mproc_obj *value_alloc(enum mproc_obj_type type);
+bool value_table_inline(const mproc_obj *o);
 bool value_is_int(const mproc_obj *o);
 
 /* container.c */
