@@ -60,6 +60,8 @@
 
 #include <mproc.h>
 
+#include "harness/harness.h"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -493,39 +495,15 @@ static const struct row rows[] = {
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
-static double
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
 /* Time one call of op into *sample_us. */
 static int
 sample(bench_op op, struct bench *b, double *sample_us)
 {
-    double t0 = now_us();
+    double t0 = bench_now_us();
     int rc = op(b);
 
-    *sample_us = now_us() - t0;
+    *sample_us = bench_now_us() - t0;
     return rc;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* A row's figure from its median sample: the time, or for a rate row the
@@ -560,8 +538,9 @@ run_row(const struct row *r, struct bench *b, int iters)
             rc = sample(r->limit, b, keep ? &raw[i - WARMUP] : &ignored);
     }
     if (rc == 0) {
-        printf("%s %.1f %s %.1f\n", r->name, figure(r, median(mine, iters)),
-               r->limit_name, figure(r, median(raw, iters)));
+        printf("%s %.1f %s %.1f\n", r->name,
+               figure(r, bench_median(mine, (size_t)iters)), r->limit_name,
+               figure(r, bench_median(raw, (size_t)iters)));
         /* Flush before the next row forks, so no child inherits the line. */
         fflush(stdout);
     }
@@ -574,60 +553,25 @@ done:
     return rc;
 }
 
-/* A whole row name selects that row; any other argument, the rows it
- * begins. */
-static bool
-selected(const char *name, int nprefix, char **prefixes)
+static const char *
+row_name(size_t i)
 {
-    if (nprefix == 0)
-        return true;
-    for (int i = 0; i < nprefix; i++) {
-        bool whole = false;
-
-        for (size_t j = 0; j < N_ROWS; j++)
-            whole = whole || strcmp(rows[j].name, prefixes[i]) == 0;
-        if (whole ? strcmp(name, prefixes[i]) == 0
-                  : strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-            return true;
-    }
-    return false;
-}
-
-static void
-usage(void)
-{
-    fprintf(stderr, "usage: bench_conn [--iters N] [row-prefix...]\n");
-    exit(2);
+    return rows[i].name;
 }
 
 int
 main(int argc, char **argv)
 {
     static struct bench b = { .sock = -1 };
-    int iters = 0;
-    int nprefix = 0;
-    char **prefixes = argv + 1;
+    struct bench_args args;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--iters") == 0) {
-            char *end;
-
-            if (i + 1 >= argc)
-                usage();
-            iters = (int)strtol(argv[++i], &end, 10);
-            if (*end != '\0' || iters <= 0)
-                usage();
-        } else if (argv[i][0] == '-') {
-            usage();
-        } else {
-            prefixes[nprefix++] = argv[i];
-        }
-    }
+    bench_parse_args(argc, argv, &args);
     memset(b.buf, 'm', sizeof(b.buf));
     for (size_t i = 0; i < N_ROWS; i++) {
-        if (!selected(rows[i].name, nprefix, prefixes))
+        if (!bench_selected(&args, rows[i].name, row_name, N_ROWS))
             continue;
-        if (run_row(&rows[i], &b, iters > 0 ? iters : rows[i].iters) != 0)
+        if (run_row(&rows[i], &b,
+                    args.iters > 0 ? args.iters : rows[i].iters) != 0)
             return 1;
     }
     return 0;

@@ -25,34 +25,12 @@
 
 #include <mproc.h>
 
+#include "harness/harness.h"
+
 #define WARMUP 50
 #define ITERS 2000
 #define N_DICTS 1000
 #define ROW "pickle_roundtrip_1000_dicts"
-
-static double
-now_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int
-compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), compare_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* [{'name': 'item<i>', 'id': i, 'score': i * 0.5} for i in range(n)] */
 static int
@@ -87,7 +65,7 @@ make_dicts(mproc_obj **out)
 static int
 roundtrip(const mproc_obj *o, double *sample_us)
 {
-    double t0 = now_us();
+    double t0 = bench_now_us();
     mproc_buf pickle;
     mproc_obj *back = NULL;
     int rc = mproc_obj_dumps(o, &pickle, 4);
@@ -97,46 +75,30 @@ roundtrip(const mproc_obj *o, double *sample_us)
         mproc_buf_free(&pickle);
         mproc_obj_free(back);
     }
-    *sample_us = now_us() - t0;
+    *sample_us = bench_now_us() - t0;
     return rc;
 }
 
-static void
-usage(void)
+static const char *
+row_name(size_t i)
 {
-    fprintf(stderr, "usage: bench_pickling [--iters N] [row-prefix...]\n");
-    exit(2);
+    (void)i;
+    return ROW;
 }
 
 int
 main(int argc, char **argv)
 {
-    int iters = ITERS;
-    int nprefix = 0;
-    bool wanted = false;
+    struct bench_args args;
     mproc_obj *dicts = NULL;
     double *samples, ignored;
+    int iters;
     int rc;
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--iters") == 0) {
-            char *end;
-
-            if (i + 1 >= argc)
-                usage();
-            iters = (int)strtol(argv[++i], &end, 10);
-            if (*end != '\0' || iters <= 0)
-                usage();
-        } else if (argv[i][0] == '-') {
-            usage();
-        } else {
-            /* one row: a prefix of its name selects it */
-            nprefix++;
-            wanted = wanted || strncmp(ROW, argv[i], strlen(argv[i])) == 0;
-        }
-    }
-    if (nprefix > 0 && !wanted)
+    bench_parse_args(argc, argv, &args);
+    if (!bench_selected(&args, ROW, row_name, 1))
         return 0;
+    iters = args.iters > 0 ? args.iters : ITERS;
     rc = make_dicts(&dicts);
     samples = calloc((size_t)iters, sizeof(*samples));
     if (rc < 0 || samples == NULL) {
@@ -151,7 +113,7 @@ main(int argc, char **argv)
         fprintf(stderr, "bench_pickling: %s\n", mproc_strerror(rc));
         return 1;
     }
-    printf("%s %.1f\n", ROW, median(samples, iters));
+    printf("%s %.1f\n", ROW, bench_median(samples, (size_t)iters));
     fflush(stdout);
     free(samples);
     mproc_obj_free(dicts);

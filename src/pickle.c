@@ -1281,8 +1281,8 @@ put_utf8(unsigned char *at, uint32_t cp)
 }
 
 /* UNICODE's raw-unicode-escape: bytes are Latin-1 code points, except a
- * \uXXXX or \UXXXXXXXX after an odd run of backslashes. Writes at most
- * 2 bytes of UTF-8 per input byte into out. */
+ * \u and 4 hex digits or \U and 8 after an odd run of backslashes. Writes at
+ * most 2 bytes of UTF-8 per input byte into out. */
 static int
 raw_unicode_unescape(const unsigned char *s, size_t len, unsigned char *out,
                      size_t *out_len)

@@ -1,0 +1,80 @@
+/*
+ * bench/harness/harness.c - see harness.h.
+ */
+#include "harness.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double
+bench_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int
+compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+double
+bench_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), compare_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void
+usage(const char *prog)
+{
+    fprintf(stderr, "usage: %s [--iters N] [row-prefix...]\n", prog);
+    exit(2);
+}
+
+void
+bench_parse_args(int argc, char **argv, struct bench_args *out)
+{
+    *out = (struct bench_args){ .prefixes = argv + 1 };
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--iters") == 0) {
+            char *end;
+
+            if (i + 1 >= argc)
+                usage(argv[0]);
+            out->iters = (int)strtol(argv[++i], &end, 10);
+            if (*end != '\0' || out->iters <= 0)
+                usage(argv[0]);
+        } else if (argv[i][0] == '-') {
+            usage(argv[0]);
+        } else {
+            out->prefixes[out->nprefix++] = argv[i];
+        }
+    }
+}
+
+bool
+bench_selected(const struct bench_args *a, const char *name,
+               const char *(*name_at)(size_t i), size_t n)
+{
+    if (a->nprefix == 0)
+        return true;
+    for (int i = 0; i < a->nprefix; i++) {
+        const char *arg = a->prefixes[i];
+        bool whole = false;
+
+        for (size_t j = 0; j < n; j++)
+            whole = whole || strcmp(name_at(j), arg) == 0;
+        if (whole ? strcmp(name, arg) == 0
+                  : strncmp(name, arg, strlen(arg)) == 0)
+            return true;
+    }
+    return false;
+}
