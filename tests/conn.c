@@ -454,63 +454,19 @@ Test(conn, sending_to_a_closed_peer_is_an_error_not_a_sigpipe)
 /* ---- signals
  * ------------------------------------------------------------------ */
 
-static void
-on_usr1(int sig)
-{
-    (void)sig;
-}
-
-struct storm {
-    pthread_t target;
-    int stop[2];
-    pthread_t thread;
-};
-
-static void *
-storm_run(void *arg)
-{
-    struct storm *s = arg;
-    struct pollfd pf = { .fd = s->stop[0], .events = POLLIN };
-
-    while (poll(&pf, 1, 5) == 0)
-        pthread_kill(s->target, SIGUSR1);
-    return NULL;
-}
-
-/* SIGUSR1 at the calling thread every 5 ms, without SA_RESTART. */
-static void
-storm_start(struct storm *s)
-{
-    struct sigaction sa = { .sa_handler = on_usr1 };
-
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    s->target = pthread_self();
-    cr_assert_eq(pipe(s->stop), 0);
-    cr_assert_eq(pthread_create(&s->thread, NULL, storm_run, s), 0);
-}
-
-static void
-storm_stop(struct storm *s)
-{
-    cr_assert_eq(write(s->stop[1], "x", 1), 1);
-    pthread_join(s->thread, NULL);
-    close(s->stop[0]);
-    close(s->stop[1]);
-}
-
 Test(conn, signals_during_a_blocked_receive_do_not_break_it, .timeout = 30)
 {
-    struct storm s;
+    struct th_storm s;
     mproc_conn *a, *b;
     mproc_buf m = { 0 };
     double t0;
 
     duplex(&a, &b);
-    storm_start(&s);
+    th_storm_start(&s);
     t0 = th_now();
     cr_assert_eq(mproc_conn_recv_bytes(b, &m, 0, 0.3), MPROC_ETIMEDOUT);
     th_assert_elapsed(t0, 0.3, 1.5);
-    storm_stop(&s);
+    th_storm_stop(&s);
     mproc_conn_free(a);
     mproc_conn_free(b);
 }
@@ -542,18 +498,18 @@ Test(conn, signals_during_a_large_send_do_not_break_it, .timeout = 60)
     const size_t len = 32 << 20;
     struct reader r = { .len = len };
     char *buf = malloc(len);
-    struct storm s;
+    struct th_storm s;
     mproc_conn *a, *b;
     pthread_t t;
 
     fill(buf, len, 7);
     duplex(&a, &b);
     r.c = b;
-    storm_start(&s);
+    th_storm_start(&s);
     cr_assert_eq(pthread_create(&t, NULL, read_one, &r), 0);
     cr_assert_eq(mproc_conn_send_bytes(a, buf, 0, len), 0);
     pthread_join(t, NULL);
-    storm_stop(&s);
+    th_storm_stop(&s);
     cr_assert_eq(r.rc, 0);
     cr_assert(r.ok);
     free(buf);

@@ -592,48 +592,18 @@ Test(listener, accept_times_out_when_nobody_comes)
     mproc_listener_free(l);
 }
 
-static void
-on_usr1(int sig)
-{
-    (void)sig;
-}
-
-struct interrupter {
-    pthread_t target;
-    int stop[2];
-};
-
-/* Interrupt the target thread with SIGUSR1 every 20 ms until told to stop. */
-static void *
-interrupt_often(void *arg)
-{
-    struct interrupter *in = arg;
-    struct pollfd pf = { .fd = in->stop[0], .events = POLLIN };
-
-    while (poll(&pf, 1, 20) == 0)
-        pthread_kill(in->target, SIGUSR1);
-    return NULL;
-}
-
 Test(listener, signals_during_accept_do_not_cut_the_timeout_short)
 {
-    struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
-    struct interrupter in = { .target = pthread_self() };
     mproc_listener *l = listen_at("tcp://127.0.0.1:0", NULL);
+    struct th_storm s;
     mproc_conn *c;
-    pthread_t t;
     double t0;
 
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    cr_assert_eq(pipe(in.stop), 0);
-    cr_assert_eq(pthread_create(&t, NULL, interrupt_often, &in), 0);
+    th_storm_start(&s);
     t0 = th_now();
     cr_assert_eq(mproc_listener_accept(l, &c, 0.4), MPROC_ETIMEDOUT);
     th_assert_elapsed(t0, 0.4, 2.0);
-    cr_assert_eq(write(in.stop[1], "x", 1), 1);
-    pthread_join(t, NULL);
-    close(in.stop[0]);
-    close(in.stop[1]);
+    th_storm_stop(&s);
     mproc_listener_free(l);
 }
 

@@ -190,47 +190,17 @@ Test(process, join_times_out_while_the_child_runs_on, .timeout = 30)
     }
 }
 
-static void
-on_usr1(int sig)
-{
-    (void)sig;
-}
-
-struct interrupter {
-    pthread_t target;
-    int stop[2];
-};
-
-/* Interrupt the target thread with SIGUSR1 every 20 ms until told to stop. */
-static void *
-interrupt_often(void *arg)
-{
-    struct interrupter *in = arg;
-    struct pollfd pf = { .fd = in->stop[0], .events = POLLIN };
-
-    while (poll(&pf, 1, 20) == 0)
-        pthread_kill(in->target, SIGUSR1);
-    return NULL;
-}
-
 Test(process, signals_during_join_do_not_cut_the_timeout_short)
 {
-    struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
-    struct interrupter in = { .target = pthread_self() };
     mproc_process *p = th_start(block_forever, NULL, 0, NULL);
-    pthread_t t;
+    struct th_storm s;
     double t0;
 
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    cr_assert_eq(pipe(in.stop), 0);
-    cr_assert_eq(pthread_create(&t, NULL, interrupt_often, &in), 0);
+    th_storm_start(&s);
     t0 = th_now();
     cr_assert_eq(mproc_process_join(p, 0.4), MPROC_ETIMEDOUT);
     th_assert_elapsed(t0, 0.4, 2.0);
-    cr_assert_eq(write(in.stop[1], "x", 1), 1);
-    pthread_join(t, NULL);
-    close(in.stop[0]);
-    close(in.stop[1]);
+    th_storm_stop(&s);
     cr_assert_eq(mproc_process_kill(p), 0);
     cr_assert_eq(mproc_process_join(p, 10), 0);
     mproc_process_free(p);

@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,43 @@ th_end(void)
     cr_assert_eq(th_child_count(), 0, "a child is left running or unreaped");
     cr_assert_eq(th_fd_count(), baseline_fds, "descriptors leaked: %d vs %d",
                  th_fd_count(), baseline_fds);
+}
+
+static void
+on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void *
+storm_run(void *arg)
+{
+    struct th_storm *s = arg;
+    struct pollfd pf = { .fd = s->stop[0], .events = POLLIN };
+
+    while (poll(&pf, 1, 5) == 0)
+        pthread_kill(s->target, SIGUSR1);
+    return NULL;
+}
+
+void
+th_storm_start(struct th_storm *s)
+{
+    struct sigaction sa = { .sa_handler = on_usr1 }; /* no SA_RESTART */
+
+    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    s->target = pthread_self();
+    cr_assert_eq(pipe(s->stop), 0);
+    cr_assert_eq(pthread_create(&s->thread, NULL, storm_run, s), 0);
+}
+
+void
+th_storm_stop(struct th_storm *s)
+{
+    cr_assert_eq(write(s->stop[1], "x", 1), 1);
+    pthread_join(s->thread, NULL);
+    close(s->stop[0]);
+    close(s->stop[1]);
 }
 
 int

@@ -8,6 +8,7 @@
 #define TH_H
 
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -42,6 +43,17 @@ pid_t th_forkserver_pid(void);
 /* Block in a child until killed or the parent goes: waits on a pipe that
  * never gets data (no sleeping for luck). */
 void th_slow_block_forever(void);
+
+/* A storm of SIGUSR1 at the calling thread (a handler without
+ * SA_RESTART, every 5 ms, from a helper thread) until stopped: blocking
+ * calls meanwhile must resume with the time they have left. */
+struct th_storm {
+    pthread_t target;
+    pthread_t thread;
+    int stop[2];
+};
+void th_storm_start(struct th_storm *s);
+void th_storm_stop(struct th_storm *s);
 
 /* A target that returns 0 at once. */
 int th_return_zero(const void *arg, size_t len);
