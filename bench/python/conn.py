@@ -32,6 +32,8 @@ import tempfile
 import time
 from multiprocessing.connection import Client, Listener
 
+from harness import parse_args, selected
+
 WARMUP = 20
 SMALL = 64
 MIB = 1 << 20
@@ -136,12 +138,6 @@ ROWS = [
 ]
 
 
-def selects(arg, row):
-    """A whole row name selects that row; anything else, the rows it begins."""
-    names = [name for name, _, _ in ROWS]
-    return row == arg if arg in names else row.startswith(arg)
-
-
 def measure(bench, n):
     samples = []
     for i in range(WARMUP + n):
@@ -153,19 +149,11 @@ def measure(bench, n):
 
 
 def main(argv):
-    iters = None
-    prefixes = []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--iters":
-            iters = int(next(args))
-        elif arg.startswith("-"):
-            sys.exit("usage: conn.py [--iters N] [row-prefix...]")
-        else:
-            prefixes.append(arg)
+    iters, prefixes = parse_args(argv, "conn.py")
+    names = [name for name, _, _ in ROWS]
     ctx = multiprocessing.get_context("fork")
     for row, default_iters, kind in ROWS:
-        if prefixes and not any(selects(p, row) for p in prefixes):
+        if not selected(prefixes, row, names):
             continue
         bench = kind(ctx)
         try:

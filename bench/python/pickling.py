@@ -17,6 +17,8 @@ import statistics
 import sys
 import time
 
+from harness import parse_args, selected
+
 WARMUP = 50
 ITERS = 2000
 ROW = "pickle_roundtrip_1000_dicts"
@@ -29,17 +31,9 @@ def roundtrip_us(obj):
 
 
 def main(argv):
-    iters = ITERS
-    prefixes = []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--iters":
-            iters = int(next(args))
-        elif arg.startswith("-"):
-            sys.exit("usage: pickling.py [--iters N] [row-prefix...]")
-        else:
-            prefixes.append(arg)
-    if prefixes and not any(ROW.startswith(p) for p in prefixes):
+    iters, prefixes = parse_args(argv, "pickling.py")
+    iters = iters or ITERS
+    if not selected(prefixes, ROW, [ROW]):
         return
     obj = [{"name": "item%d" % i, "id": i, "score": i * 0.5}
            for i in range(1000)]

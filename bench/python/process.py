@@ -15,18 +15,14 @@ import statistics
 import sys
 import time
 
+from harness import parse_args, selected
+
 WARMUP = 3
 ITERS = {"fork": 200, "spawn": 20, "forkserver": 100}
 
 
 def f():
     pass
-
-
-def selects(arg, row):
-    """A whole row name selects that row; anything else, the rows it begins."""
-    rows = [f"process_start_join_{m}" for m in ITERS]
-    return row == arg if arg in rows else row.startswith(arg)
 
 
 def start_join_us(ctx):
@@ -42,19 +38,11 @@ def start_join_us(ctx):
 
 
 def main(argv):
-    iters = None
-    prefixes = []
-    args = iter(argv)
-    for arg in args:
-        if arg == "--iters":
-            iters = int(next(args))
-        elif arg.startswith("-"):
-            sys.exit("usage: process.py [--iters N] [row-prefix...]")
-        else:
-            prefixes.append(arg)
+    iters, prefixes = parse_args(argv, "process.py")
+    rows = [f"process_start_join_{m}" for m in ITERS]
     for method, default_iters in ITERS.items():
         row = f"process_start_join_{method}"
-        if prefixes and not any(selects(p, row) for p in prefixes):
+        if not selected(prefixes, row, rows):
             continue
         ctx = multiprocessing.get_context(method)
         n = iters or default_iters

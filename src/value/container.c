@@ -41,13 +41,20 @@ seq_reserve(mproc_obj *o, size_t need)
     return 0;
 }
 
-int
-mproc_obj_list(mproc_obj **out)
+/* An empty list, dict or set. */
+static int
+new_empty(mproc_obj **out, enum mproc_obj_type type)
 {
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = value_alloc(MPROC_OBJ_LIST);
+    *out = value_alloc(type);
     return *out == NULL ? MPROC_ENOMEM : 0;
+}
+
+int
+mproc_obj_list(mproc_obj **out)
+{
+    return new_empty(out, MPROC_OBJ_LIST);
 }
 
 int
@@ -351,19 +358,13 @@ key_hash(const mproc_obj *key, uint64_t *hash)
 int
 mproc_obj_dict(mproc_obj **out)
 {
-    if (out == NULL)
-        return MPROC_EINVAL;
-    *out = value_alloc(MPROC_OBJ_DICT);
-    return *out == NULL ? MPROC_ENOMEM : 0;
+    return new_empty(out, MPROC_OBJ_DICT);
 }
 
 int
 mproc_obj_set(mproc_obj **out)
 {
-    if (out == NULL)
-        return MPROC_EINVAL;
-    *out = value_alloc(MPROC_OBJ_SET);
-    return *out == NULL ? MPROC_ENOMEM : 0;
+    return new_empty(out, MPROC_OBJ_SET);
 }
 
 int
