@@ -1,6 +1,8 @@
 /*
  * pickle.c - mproc_obj_dumps and mproc_obj_loads: Python's pickle for the
- * objects of value.h, built and read through value.h's public API only.
+ * objects of value.h. Both walk the objects' layout (value/value.h)
+ * directly rather than through the public accessors: this is the hot path
+ * of every object that crosses a connection or a queue.
  *
  * The encoder writes what CPython's Pickler writes, byte for byte: the same
  * opcodes, the same memo (an object is memoized once, by identity, and
@@ -384,6 +386,16 @@ memoize(struct enc *e, const void *key)
         e->err = MPROC_ENOMEM;
 }
 
+/* The memo key of an object: NULL when it is held once, so it cannot be
+ * met again in this walk (a second meeting needs a second reference), and
+ * memoizing it would only fill the map. The PUT is written either way, so
+ * the bytes stay CPython's. Relaxed: o is not changed while it is written. */
+static const void *
+memo_key(const mproc_obj *o)
+{
+    return atomic_load_explicit(&o->refs, memory_order_relaxed) > 1 ? o : NULL;
+}
+
 /* pickle.py's save() prologue: cut the frame if due, then a memo hit is
  * written as a GET. Returns true when the object was a hit. */
 static bool
@@ -519,7 +531,7 @@ save_bytes(struct enc *e, const mproc_obj *o)
         save_bytes_proto2(e, b, n);
     else
         save_bytes_payload(e, b, n);
-    memoize(e, o);
+    memoize(e, memo_key(o));
 }
 
 /* Before protocol 5: bytearray(bytes(o)) as a REDUCE. */
@@ -553,7 +565,7 @@ save_bytearray(struct enc *e, const mproc_obj *o)
         }
         enc_op(e, OP_REDUCE);
     }
-    memoize(e, o);
+    memoize(e, memo_key(o));
 }
 
 /* Items [start, end) of a list, tuple, set or frozenset. */
@@ -561,17 +573,12 @@ static int
 save_range(struct enc *e, const mproc_obj *o, size_t start, size_t end,
            size_t depth)
 {
-    bool is_set = mproc_obj_type(o) == MPROC_OBJ_SET ||
-                  mproc_obj_type(o) == MPROC_OBJ_FROZENSET;
+    bool is_seq = o->type == MPROC_OBJ_LIST || o->type == MPROC_OBJ_TUPLE;
     int rc;
 
     for (size_t i = start; i < end; i++) {
-        mproc_obj *item;
-
-        rc = is_set ? mproc_obj_set_item(o, i, &item)
-                    : mproc_obj_get(o, i, &item);
-        if (rc == 0)
-            rc = save(e, item, depth + 1);
+        rc = save(e, is_seq ? o->u.seq.items[i] : o->u.table.entries[i].key,
+                  depth + 1);
         if (rc < 0)
             return rc;
     }
@@ -612,13 +619,11 @@ save_dict_items(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
         if (end - start > 1)
             enc_op(e, OP_MARK);
         for (i = start; i < end; i++) {
-            mproc_obj *key, *value;
+            const struct entry *entry = &o->u.table.entries[i];
 
-            rc = mproc_obj_dict_item(o, i, &key, &value);
+            rc = save(e, entry->key, depth + 1);
             if (rc == 0)
-                rc = save(e, key, depth + 1);
-            if (rc == 0)
-                rc = save(e, value, depth + 1);
+                rc = save(e, entry->value, depth + 1);
             if (rc < 0)
                 return rc;
         }
@@ -631,7 +636,7 @@ save_dict_items(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
 static int
 save_mutable(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
 {
-    bool is_list = mproc_obj_type(o) == MPROC_OBJ_LIST;
+    bool is_list = o->type == MPROC_OBJ_LIST;
     int rc;
 
     if (e->nopen == e->open_cap) {
@@ -645,7 +650,7 @@ save_mutable(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
     }
     e->open[e->nopen++] = o;
     enc_op(e, is_list ? OP_EMPTY_LIST : OP_EMPTY_DICT);
-    memoize(e, o);
+    memoize(e, memo_key(o));
     rc = is_list ? save_batches(e, o, n, OP_APPEND, OP_APPENDS, depth)
                  : save_dict_items(e, o, n, depth);
     e->nopen--;
@@ -680,14 +685,14 @@ save_tuple(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
     if (rc < 0)
         return rc;
     enc_op(e, n > 3 ? OP_TUPLE : (unsigned char)(OP_TUPLE1 + n - 1));
-    memoize(e, o);
+    memoize(e, memo_key(o));
     return e->err;
 }
 
 static int
 save_set(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
 {
-    bool frozen = mproc_obj_type(o) == MPROC_OBJ_FROZENSET;
+    bool frozen = o->type == MPROC_OBJ_FROZENSET;
     int rc;
 
     if (e->proto < 4) {
@@ -704,7 +709,7 @@ save_set(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
         enc_op(e, OP_TUPLE1);
         memoize(e, NULL);
         enc_op(e, OP_REDUCE);
-        memoize(e, o);
+        memoize(e, memo_key(o));
         return 0;
     }
     if (frozen) {
@@ -713,11 +718,11 @@ save_set(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
         if (rc < 0)
             return rc;
         enc_op(e, OP_FROZENSET);
-        memoize(e, o);
+        memoize(e, memo_key(o));
         return e->err;
     }
     enc_op(e, OP_EMPTY_SET);
-    memoize(e, o);
+    memoize(e, memo_key(o));
     rc = save_batches(e, o, n, 0, OP_ADDITEMS, depth);
     return rc < 0 ? rc : e->err;
 }
@@ -725,50 +730,43 @@ save_set(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
 static int
 save_int(struct enc *e, const mproc_obj *o)
 {
-    int64_t v;
-    mproc_buf le = { 0 };
-    int rc = mproc_obj_int_value(o, &v);
+    int64_t v = o->u.integer.small;
+    const unsigned char *le = o->u.integer.bytes;
+    size_t len = o->u.integer.len;
 
-    if (rc == 0 && v >= 0 && v <= 0xff) {
+    if (le == NULL && v >= 0 && v <= 0xff) {
         enc_op_le(e, OP_BININT1, (uint64_t)v, 1);
-        return 0;
-    }
-    if (rc == 0 && v >= 0 && v <= 0xffff) {
+    } else if (le == NULL && v >= 0 && v <= 0xffff) {
         enc_op_le(e, OP_BININT2, (uint64_t)v, 2);
-        return 0;
-    }
-    if (rc == 0 && v >= INT32_MIN && v <= INT32_MAX) {
+    } else if (le == NULL && v >= INT32_MIN && v <= INT32_MAX) {
         enc_op_le(e, OP_BININT, (uint64_t)v, 4);
-        return 0;
+    } else {
+        unsigned char small[8];
+
+        if (le == NULL) {
+            len = value_int64_twos(v, small);
+            le = small;
+        }
+        if (len > INT32_MAX)
+            return MPROC_EINVAL;
+        if (len < 256)
+            enc_op_le(e, OP_LONG1, len, 1);
+        else
+            enc_op_le(e, OP_LONG4, len, 4);
+        enc_write(e, le, len);
     }
-    rc = mproc_obj_int_bytes(o, &le);
-    if (rc < 0)
-        return rc;
-    if (le.len < 256)
-        enc_op_le(e, OP_LONG1, le.len, 1);
-    else if (le.len <= INT32_MAX)
-        enc_op_le(e, OP_LONG4, le.len, 4);
-    else
-        rc = MPROC_EINVAL;
-    enc_write(e, le.data, le.len);
-    mproc_buf_free(&le);
-    return rc;
+    return e->err;
 }
 
 static int
 save_float(struct enc *e, const mproc_obj *o)
 {
-    double v;
     uint64_t bits;
-    unsigned char *at;
-    int rc = mproc_obj_float_value(o, &v);
+    unsigned char *at = enc_room(e, 9);
 
-    if (rc < 0)
-        return rc;
-    at = enc_room(e, 9);
     if (at == NULL)
         return e->err;
-    memcpy(&bits, &v, sizeof(bits));
+    memcpy(&bits, &o->u.real, sizeof(bits));
     at[0] = OP_BINFLOAT;
     for (size_t i = 0; i < 8; i++)
         at[1 + i] = (unsigned char)(bits >> (56 - 8 * i));
@@ -779,21 +777,19 @@ save_float(struct enc *e, const mproc_obj *o)
 static int
 save(struct enc *e, const mproc_obj *o, size_t depth)
 {
-    enum mproc_obj_type type = mproc_obj_type(o);
-    size_t n = 0;
+    const void *key;
     uint64_t *found;
-    bool v;
+    size_t n;
 
     if (o == NULL || depth > MAX_DUMP_DEPTH)
         return MPROC_EINVAL;
     frame_cut_if_due(e);
-    switch (type) {
+    switch (o->type) {
     case MPROC_OBJ_NONE:
         enc_op(e, OP_NONE);
         return e->err;
     case MPROC_OBJ_BOOL:
-        mproc_obj_bool_value(o, &v);
-        enc_op(e, v ? OP_NEWTRUE : OP_NEWFALSE);
+        enc_op(e, o->u.boolean ? OP_NEWTRUE : OP_NEWFALSE);
         return e->err;
     case MPROC_OBJ_INT:
         return save_int(e, o);
@@ -802,45 +798,45 @@ save(struct enc *e, const mproc_obj *o, size_t depth)
     default:
         break;
     }
-    found = ptrmap_find(&e->memo, o);
+    key = memo_key(o);
+    found = key != NULL ? ptrmap_find(&e->memo, key) : NULL;
     if (found != NULL) {
         if (is_open(e, o))
             return MPROC_EINVAL; /* o contains itself */
         enc_get(e, *found);
         return e->err;
     }
-    if (type != MPROC_OBJ_STR && mproc_obj_len(o, &n) < 0)
-        return MPROC_EINVAL;
-    switch (type) {
-    case MPROC_OBJ_STR: {
-        const char *s = mproc_obj_str_value(o, &n);
-
+    switch (o->type) {
+    case MPROC_OBJ_STR:
+        n = o->u.text.len;
         if (e->proto < 4 && (uint64_t)n > 0xffffffffu)
             return MPROC_EINVAL;
-        save_text(e, s, n, o);
+        save_text(e, o->u.text.data, n, key);
         return e->err;
-    }
     case MPROC_OBJ_BYTES:
         /* protocol 2 writes it as text, up to twice as long */
+        n = o->u.text.len;
         if (e->proto < 4 &&
             (uint64_t)n > (e->proto < 3 ? 0x7fffffffu : 0xffffffffu))
             return MPROC_EINVAL;
         save_bytes(e, o);
         return e->err;
     case MPROC_OBJ_BYTEARRAY:
+        n = o->u.text.len;
         if (e->proto < 5 &&
             (uint64_t)n > (e->proto < 3 ? 0x7fffffffu : 0xffffffffu))
             return MPROC_EINVAL;
         save_bytearray(e, o);
         return e->err;
     case MPROC_OBJ_LIST:
+        return save_mutable(e, o, o->u.seq.len, depth);
     case MPROC_OBJ_DICT:
-        return save_mutable(e, o, n, depth);
+        return save_mutable(e, o, o->u.table.len, depth);
     case MPROC_OBJ_TUPLE:
-        return save_tuple(e, o, n, depth);
+        return save_tuple(e, o, o->u.seq.len, depth);
     case MPROC_OBJ_SET:
     case MPROC_OBJ_FROZENSET:
-        return save_set(e, o, n, depth);
+        return save_set(e, o, o->u.table.len, depth);
     default:
         return MPROC_EINVAL;
     }
@@ -1006,7 +1002,7 @@ static void
 drop_to(struct dec *d, size_t height)
 {
     while (d->sn > height)
-        mproc_obj_free(d->stack[--d->sn]);
+        value_unref_fresh(d->stack[--d->sn]);
 }
 
 /* Record that the item of record `rec` goes into a container of which it
@@ -1081,7 +1077,10 @@ add_items(struct dec *d, size_t target_at, size_t from,
                 return rc;
         }
         if (type == MPROC_OBJ_LIST) {
-            rc = mproc_obj_list_append(target, d->stack[i]);
+            /* The stack's reference goes into the list; NULL is left. */
+            rc = value_list_push(target, d->stack[i]);
+            if (rc == 0)
+                d->stack[i] = NULL;
         } else if (type == MPROC_OBJ_DICT) {
             /* The stack's references go into the dict; NULL is left. */
             rc = value_dict_set_owned(target, d->stack[i], d->stack[i + 1]);
@@ -1139,8 +1138,8 @@ memo_put(struct dec *d, uint64_t idx)
     }
     if (d->memo[idx] == NULL)
         d->memo_count++;
-    mproc_obj_free(d->memo[idx]);
-    d->memo[idx] = mproc_obj_ref(o);
+    value_unref_fresh(d->memo[idx]);
+    d->memo[idx] = value_ref_fresh(o);
     d->memo_rec[idx] = d->stack_rec[d->sn - 1];
     return 0;
 }
@@ -1150,7 +1149,7 @@ memo_get(struct dec *d, uint64_t idx)
 {
     if (idx >= d->memo_cap || d->memo[idx] == NULL)
         return MPROC_EPROTOCOL;
-    return push_rec(d, mproc_obj_ref(d->memo[idx]), d->memo_rec[idx]);
+    return push_rec(d, value_ref_fresh(d->memo[idx]), d->memo_rec[idx]);
 }
 
 /* A decimal number from a text opcode's line, as a memo index. */
@@ -1627,7 +1626,7 @@ load_one(struct dec *d, bool *done)
     case OP_DUP:
         if (top(d) == NULL)
             return MPROC_EPROTOCOL;
-        return push_rec(d, mproc_obj_ref(top(d)), d->stack_rec[d->sn - 1]);
+        return push_rec(d, value_ref_fresh(top(d)), d->stack_rec[d->sn - 1]);
     case OP_INT:
     case OP_LONG:
         return load_text_int(d, op == OP_LONG);
@@ -1749,10 +1748,10 @@ mproc_obj_loads(mproc_obj **out, const void *data, size_t len,
     if (rc == 0 && d.p != d.end)
         rc = MPROC_EPROTOCOL; /* bytes after STOP */
     if (rc == 0)
-        *out = mproc_obj_ref(top(&d));
+        *out = value_ref_fresh(top(&d));
     drop_to(&d, 0);
     for (size_t i = 0; i < d.memo_cap; i++)
-        mproc_obj_free(d.memo[i]);
+        value_unref_fresh(d.memo[i]);
     free(d.memo);
     free(d.memo_rec);
     free(d.stack);

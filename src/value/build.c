@@ -45,9 +45,10 @@ build_items(struct builder *b, mproc_obj *c, char close)
         if (rc < 0)
             return rc;
         rc = value_list_push(c, item);
-        mproc_obj_free(item);
-        if (rc < 0)
+        if (rc < 0) {
+            mproc_obj_free(item);
             return rc;
+        }
     }
 }
 

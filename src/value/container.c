@@ -73,7 +73,7 @@ mproc_obj_tuple(mproc_obj **out, mproc_obj *const *items, size_t n)
     }
     t = value_alloc(MPROC_OBJ_TUPLE);
     if (t == NULL || seq_reserve(t, n) < 0) {
-        free(t);
+        value_dealloc(t);
         return MPROC_ENOMEM;
     }
     for (size_t i = 0; i < n; i++)
@@ -89,23 +89,29 @@ is_list(const mproc_obj *o)
     return o != NULL && o->type == MPROC_OBJ_LIST;
 }
 
-/* Append without the caller-facing checks: build and copy fill lists and
- * tuples with it. */
+/* Append without the caller-facing checks, taking over the caller's
+ * reference on success: build, copy and the decoder fill lists and tuples
+ * with objects they made. */
 int
 value_list_push(mproc_obj *list, mproc_obj *item)
 {
     if (seq_reserve(list, list->u.seq.len + 1) < 0)
         return MPROC_ENOMEM;
-    list->u.seq.items[list->u.seq.len++] = mproc_obj_ref(item);
+    list->u.seq.items[list->u.seq.len++] = item;
     return 0;
 }
 
 int
 mproc_obj_list_append(mproc_obj *list, mproc_obj *item)
 {
+    int rc;
+
     if (!is_list(list) || item == NULL || item == list)
         return MPROC_EINVAL;
-    return value_list_push(list, item);
+    rc = value_list_push(list, item);
+    if (rc == 0)
+        mproc_obj_ref(item);
+    return rc;
 }
 
 int
@@ -116,7 +122,7 @@ mproc_obj_list_insert(mproc_obj *list, size_t i, mproc_obj *item)
     if (!is_list(list) || item == NULL || item == list)
         return MPROC_EINVAL;
     if (i >= list->u.seq.len)
-        return value_list_push(list, item);
+        return mproc_obj_list_append(list, item);
     if (seq_reserve(list, list->u.seq.len + 1) < 0)
         return MPROC_ENOMEM;
     items = list->u.seq.items;

@@ -64,7 +64,7 @@ value_int_from_twos(mproc_obj **out, const unsigned char *le, size_t len)
     } else {
         o->u.integer.bytes = malloc(len);
         if (o->u.integer.bytes == NULL) {
-            free(o);
+            value_dealloc(o);
             return MPROC_ENOMEM;
         }
         memcpy(o->u.integer.bytes, le, len);

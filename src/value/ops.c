@@ -376,9 +376,10 @@ copy_items(struct copy_map *map, const mproc_obj *o, mproc_obj *c, int depth)
 
         if (rc == 0)
             rc = value_list_push(c, item);
-        mproc_obj_free(item);
-        if (rc < 0)
+        if (rc < 0) {
+            mproc_obj_free(item);
             return rc;
+        }
     }
     return 0;
 }

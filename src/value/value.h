@@ -56,6 +56,7 @@ struct table {
 struct mproc_obj {
     atomic_size_t refs;
     enum mproc_obj_type type;
+    uint8_t size_class;   /* value.c's allocator: the block's size class */
     bool immortal;        /* None, True, False: refs are not counted */
     mproc_obj *dead_next; /* free's work list, so freeing needs no stack */
     union {
@@ -86,6 +87,9 @@ struct mproc_obj {
 
 /* value.c */
 mproc_obj *value_alloc(enum mproc_obj_type type);
+/* Give back the memory of an object value_alloc made (not its contents);
+ * NULL is ignored. */
+void value_dealloc(mproc_obj *o);
 bool value_table_inline(const mproc_obj *o);
 bool value_is_int(const mproc_obj *o);
 
@@ -94,6 +98,8 @@ int value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,
                        uint64_t hash);
 size_t value_table_lookup(const mproc_obj *o, const mproc_obj *key,
                           uint64_t hash);
+/* Append to a list or a tuple being made, taking over the caller's reference
+ * on success (the caller keeps it on failure). */
 int value_list_push(mproc_obj *list, mproc_obj *item);
 
 /* number.c */
