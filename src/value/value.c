@@ -315,11 +315,33 @@ mproc_obj_bool(mproc_obj **out, bool v)
     return 0;
 }
 
+/* The ints from -5 to 256, made once and immortal, as CPython keeps them:
+ * the most common values cost no allocation. */
+#define SMALL_INT_MIN (-5)
+#define SMALL_INT_MAX 256
+static mproc_obj small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
+
+__attribute__((constructor)) static void
+small_ints_init(void)
+{
+    for (int64_t v = SMALL_INT_MIN; v <= SMALL_INT_MAX; v++) {
+        mproc_obj *o = &small_ints[v - SMALL_INT_MIN];
+
+        o->type = MPROC_OBJ_INT;
+        o->immortal = true;
+        o->u.integer.small = v;
+    }
+}
+
 int
 mproc_obj_int(mproc_obj **out, int64_t v)
 {
     if (out == NULL)
         return MPROC_EINVAL;
+    if (v >= SMALL_INT_MIN && v <= SMALL_INT_MAX) {
+        *out = &small_ints[v - SMALL_INT_MIN];
+        return 0;
+    }
     *out = value_alloc(MPROC_OBJ_INT);
     if (*out == NULL)
         return MPROC_ENOMEM;
@@ -437,7 +459,7 @@ mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
     if (utf8 == NULL && len > 0)
         return MPROC_EINVAL;
     for (size_t i = 0; i < len; chars++) {
-        size_t step = utf8_sequence(s + i, len - i);
+        size_t step = s[i] < 0x80 ? 1 : utf8_sequence(s + i, len - i);
 
         if (step == 0)
             return MPROC_EINVAL;
