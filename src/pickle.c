@@ -1006,18 +1006,21 @@ drop_to(struct dec *d, size_t height)
 }
 
 /* Record that the item of record `rec` goes into a container of which it
- * raises the depth to at least `*depth`, and seal it. */
-static int
+ * raises the depth to at least `*depth` (1 or more), and seal it. A
+ * non-container, the common case, changes nothing. */
+static inline int
 adopt(struct dec *d, uint32_t rec, size_t *depth)
 {
-    size_t item_depth = (size_t)d->recs[rec].depth + 1;
+    size_t item_depth;
 
+    if (rec == 0)
+        return 0;
+    item_depth = (size_t)d->recs[rec].depth + 1;
     if (item_depth > *depth)
         *depth = item_depth;
     if (*depth > d->max_depth)
         return MPROC_ETOOBIG;
-    if (rec != 0)
-        d->recs[rec].sealed = true;
+    d->recs[rec].sealed = true;
     return 0;
 }
 

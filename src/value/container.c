@@ -356,6 +356,16 @@ table_delete(struct table *t, size_t e)
 static int
 key_hash(const mproc_obj *key, uint64_t *hash)
 {
+    /* A str's kept hash, the common key, without the call. */
+    uint64_t kept =
+        key != NULL && key->type == MPROC_OBJ_STR
+            ? atomic_load_explicit(&key->u.text.hash, memory_order_relaxed)
+            : 0;
+
+    if (kept != 0) {
+        *hash = kept;
+        return 0;
+    }
     if (key == NULL || value_hash(key, hash, 0) < 0)
         return MPROC_EINVAL;
     return 0;

@@ -4,10 +4,12 @@
  * frozenset): their lifetime, and the scalars' constructors and accessors
  * (containers are in container.c).
  *
- * Reference counts are atomic; None, True and False are static and
- * immortal. Freeing never recurses: a dead object is put on a work list
- * threaded through its own `dead_next`, so a million nested lists free in
- * constant stack. A str is checked to be UTF-8 once, on the way in.
+ * Reference counts are atomic; None, True, False and the ints from -5 to
+ * 256 are static and immortal. Small objects' memory is recycled through a
+ * per-thread cache (see "memory" below). Freeing never recurses: a dead object
+ * is put on a work list threaded through its own `dead_next`, so a million
+ * nested lists free in constant stack. A str is checked to be UTF-8 once, on
+ * the way in.
  */
 #include "value.h"
 
