@@ -41,7 +41,12 @@ static mproc_obj false_obj = { .type = MPROC_OBJ_BOOL,
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CACHE_ON 0
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define CACHE_ON 0
+#endif
+#endif
+#ifndef CACHE_ON
 #define CACHE_ON 1
 #endif
 
