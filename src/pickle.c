@@ -290,8 +290,10 @@ enc_op(struct enc *e, unsigned char op)
     e->len++;
 }
 
-/* An opcode and its little-endian argument of `width` bytes. */
-static void
+/* An opcode and its little-endian argument of `width` bytes (at most 8).
+ * Inline: the width is a constant at every call, so the store is one
+ * move on a little-endian machine. */
+static inline void
 enc_op_le(struct enc *e, unsigned char op, uint64_t v, size_t width)
 {
     unsigned char *at = enc_room(e, 1 + width);
@@ -299,8 +301,12 @@ enc_op_le(struct enc *e, unsigned char op, uint64_t v, size_t width)
     if (at == NULL)
         return;
     at[0] = op;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(at + 1, &v, width);
+#else
     for (size_t i = 0; i < width; i++)
         at[1 + i] = (unsigned char)(v >> (8 * i));
+#endif
     e->len += 1 + width;
 }
 
