@@ -221,15 +221,28 @@ static const char G_BYTES, G_ENCODE, G_LATIN1, G_SET, G_FROZENSET, G_BYTEARRAY;
 struct enc {
     unsigned char *p;
     size_t len, cap;
-    int err; /* sticky: the first allocation failure */
+    int err; /* sticky: the first allocation failure (see enc_fail) */
     int proto;
     bool framing;
     size_t frame_start; /* offset of the frame's reserved header */
+    size_t frame_due;   /* the length at which the frame is cut; SIZE_MAX
+                         * while no frame is open */
     size_t memo_len;
     struct ptrmap memo;     /* object -> memo index */
     const mproc_obj **open; /* the lists and dicts being written */
     size_t nopen, open_cap;
 };
+
+/* Record the first failure. The room left becomes none, so every later
+ * write takes enc_grow's slow path, which sees the error: the writes'
+ * fast path needs no check of its own. */
+static void
+enc_fail(struct enc *e, int rc)
+{
+    if (e->err == 0)
+        e->err = rc;
+    e->cap = e->len;
+}
 
 /* enc_room's slow path, kept out of line so the check inlines at each of
  * the many small writes. */
@@ -239,16 +252,18 @@ enc_grow(struct enc *e, size_t n)
     size_t cap = e->cap ? e->cap : 256;
     unsigned char *grown;
 
+    if (e->err)
+        return NULL;
     while (cap - e->len < n) {
         if (cap > SIZE_MAX / 2) {
-            e->err = MPROC_ENOMEM;
+            enc_fail(e, MPROC_ENOMEM);
             return NULL;
         }
         cap *= 2;
     }
     grown = realloc(e->p, cap);
     if (grown == NULL) {
-        e->err = MPROC_ENOMEM;
+        enc_fail(e, MPROC_ENOMEM);
         return NULL;
     }
     e->p = grown;
@@ -260,8 +275,6 @@ enc_grow(struct enc *e, size_t n)
 static inline unsigned char *
 enc_room(struct enc *e, size_t n)
 {
-    if (e->err)
-        return NULL;
     if (e->cap - e->len >= n)
         return e->p + e->len;
     return enc_grow(e, n);
@@ -316,6 +329,7 @@ frame_open(struct enc *e)
     if (enc_room(e, FRAME_HEADER) == NULL)
         return;
     e->frame_start = e->len;
+    e->frame_due = e->len + FRAME_HEADER + FRAME_TARGET;
     e->len += FRAME_HEADER;
 }
 
@@ -331,6 +345,7 @@ frame_commit(struct enc *e, bool force, bool reopen)
     data_len = e->len - e->frame_start - FRAME_HEADER;
     if (data_len < FRAME_TARGET && !force)
         return;
+    e->frame_due = SIZE_MAX;
     if (data_len >= FRAME_MIN) {
         e->p[e->frame_start] = OP_FRAME;
         for (size_t i = 0; i < 8; i++)
@@ -350,7 +365,7 @@ frame_commit(struct enc *e, bool force, bool reopen)
 static inline void
 frame_cut_if_due(struct enc *e)
 {
-    if (e->framing && e->len - e->frame_start - FRAME_HEADER >= FRAME_TARGET)
+    if (e->len >= e->frame_due)
         frame_commit(e, false, true);
 }
 
@@ -389,7 +404,7 @@ memoize(struct enc *e, const void *key)
     else
         enc_op_le(e, OP_LONG_BINPUT, idx, 4);
     if (key != NULL && !e->err && ptrmap_add(&e->memo, key, idx) < 0)
-        e->err = MPROC_ENOMEM;
+        enc_fail(e, MPROC_ENOMEM);
 }
 
 /* The memo key of an object: NULL when it is held once, so it cannot be
@@ -807,7 +822,8 @@ save(struct enc *e, const mproc_obj *o, size_t depth)
     key = memo_key(o);
     found = key != NULL ? ptrmap_find(&e->memo, key) : NULL;
     if (found != NULL) {
-        if (is_open(e, o))
+        if ((o->type == MPROC_OBJ_LIST || o->type == MPROC_OBJ_DICT) &&
+            is_open(e, o))
             return MPROC_EINVAL; /* o contains itself */
         enc_get(e, *found);
         return e->err;
@@ -860,6 +876,7 @@ mproc_obj_dumps(const mproc_obj *o, mproc_buf *out, int protocol)
         protocol > 5)
         return MPROC_EINVAL;
     e.proto = protocol == 0 ? 4 : protocol;
+    e.frame_due = SIZE_MAX;
     enc_op_le(&e, OP_PROTO, (uint64_t)e.proto, 1);
     if (e.proto >= 4) {
         e.framing = true;
@@ -1102,7 +1119,10 @@ add_items(struct dec *d, size_t target_at, size_t from,
             return data_error(rc);
     }
     d->recs[rec].depth = (uint32_t)depth;
-    drop_to(d, from);
+    if (type == MPROC_OBJ_SET)
+        drop_to(d, from);
+    else
+        d->sn = from; /* the list or dict took every reference */
     return 0;
 }
 
