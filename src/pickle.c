@@ -1090,7 +1090,7 @@ add_items(struct dec *d, size_t target_at, size_t from,
     size_t depth;
     int rc;
 
-    if (rec == 0 || d->recs[rec].sealed || (d->sn - from) % step != 0 ||
+    if (rec == 0 || d->recs[rec].sealed || ((d->sn - from) & (step - 1)) ||
         mproc_obj_type(target) != type)
         return MPROC_EPROTOCOL;
     depth = d->recs[rec].depth;

@@ -458,15 +458,24 @@ int
 mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
 {
     const unsigned char *s = (const unsigned char *)utf8;
-    size_t chars = 0;
+    size_t i = 0, chars;
 
     if (out == NULL)
         return MPROC_EINVAL;
     *out = NULL;
     if (utf8 == NULL && len > 0)
         return MPROC_EINVAL;
-    for (size_t i = 0; i < len; chars++) {
-        size_t step = s[i] < 0x80 ? 1 : utf8_sequence(s + i, len - i);
+    /* The ASCII head, the common case, eight bytes at a time: a byte is a
+     * character there. */
+    for (uint64_t w; len - i >= 8; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080u)
+            break;
+    }
+    while (i < len && s[i] < 0x80)
+        i++;
+    for (chars = i; i < len; chars++) {
+        size_t step = utf8_sequence(s + i, len - i);
 
         if (step == 0)
             return MPROC_EINVAL;
