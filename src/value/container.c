@@ -275,8 +275,9 @@ table_reindex(struct table *t, size_t entries)
 /* d[key] = value (value NULL for sets): a known key keeps its first key
  * object and, in a dict, takes the new value, as in Python. With `owned`
  * the table takes over the caller's references to key and value instead
- * of making its own (and drops the key's when the key is known). */
-static int
+ * of making its own (and drops the key's when the key is known). Inline:
+ * the decoder builds its dicts through it, item by item. */
+static inline int
 table_put(mproc_obj *o, mproc_obj *key, mproc_obj *value, uint64_t hash,
           bool owned)
 {

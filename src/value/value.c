@@ -143,16 +143,13 @@ obj_alloc(enum mproc_obj_type type, size_t extra)
     return o;
 }
 
-void
-value_dealloc(mproc_obj *o)
+/* value_dealloc, inline for free's loop. */
+static inline void
+obj_dealloc(mproc_obj *o)
 {
-    unsigned c;
-    size_t size;
+    unsigned c = o->size_class;
+    size_t size = (c + 1) * CLASS_BYTES;
 
-    if (o == NULL)
-        return;
-    c = o->size_class;
-    size = (c + 1) * CLASS_BYTES;
     if (c < CACHE_CLASSES && cache.bytes + size <= CACHE_BYTES &&
         cache_usable()) {
         struct block *b = (struct block *)o;
@@ -163,6 +160,13 @@ value_dealloc(mproc_obj *o)
         return;
     }
     free(o);
+}
+
+void
+value_dealloc(mproc_obj *o)
+{
+    if (o != NULL)
+        obj_dealloc(o);
 }
 
 mproc_obj *
@@ -231,7 +235,8 @@ destroy(mproc_obj *o, mproc_obj **dead)
 {
     switch (o->type) {
     case MPROC_OBJ_INT:
-        free(o->u.integer.bytes);
+        if (o->u.integer.bytes != NULL) /* a big one */
+            free(o->u.integer.bytes);
         break;
     case MPROC_OBJ_BYTEARRAY: /* str and bytes hold their text inline */
         free(o->u.text.data);
@@ -251,12 +256,13 @@ destroy(mproc_obj *o, mproc_obj **dead)
         }
         if (!value_table_inline(o))
             free(o->u.table.entries);
-        free(o->u.table.index);
+        if (o->u.table.index != NULL) /* a big one */
+            free(o->u.table.index);
         break;
     default:
         break;
     }
-    value_dealloc(o);
+    obj_dealloc(o);
 }
 
 void
