@@ -475,7 +475,7 @@ save_global(struct enc *e, const char *key, const char *module,
     memoize(e, key);
 }
 
-static int save(struct enc *e, const mproc_obj *o, size_t depth);
+static inline int save(struct enc *e, const mproc_obj *o, size_t depth);
 
 /* bytes.decode('latin1') as a str: each byte a code point, so a byte of
  * 0x80 or more takes two bytes of UTF-8. */
@@ -796,30 +796,12 @@ save_float(struct enc *e, const mproc_obj *o)
 }
 
 static int
-save(struct enc *e, const mproc_obj *o, size_t depth)
+save_memoizable(struct enc *e, const mproc_obj *o, size_t depth)
 {
-    const void *key;
+    const void *key = memo_key(o);
     uint64_t *found;
     size_t n;
 
-    if (o == NULL || depth > MAX_DUMP_DEPTH)
-        return MPROC_EINVAL;
-    frame_cut_if_due(e);
-    switch (o->type) {
-    case MPROC_OBJ_NONE:
-        enc_op(e, OP_NONE);
-        return e->err;
-    case MPROC_OBJ_BOOL:
-        enc_op(e, o->u.boolean ? OP_NEWTRUE : OP_NEWFALSE);
-        return e->err;
-    case MPROC_OBJ_INT:
-        return save_int(e, o);
-    case MPROC_OBJ_FLOAT:
-        return save_float(e, o);
-    default:
-        break;
-    }
-    key = memo_key(o);
     found = key != NULL ? ptrmap_find(&e->memo, key) : NULL;
     if (found != NULL) {
         if ((o->type == MPROC_OBJ_LIST || o->type == MPROC_OBJ_DICT) &&
@@ -861,6 +843,31 @@ save(struct enc *e, const mproc_obj *o, size_t depth)
         return save_set(e, o, o->u.table.len, depth);
     default:
         return MPROC_EINVAL;
+    }
+}
+
+/* One object. Inline: the scalars, most of what a message holds, are
+ * written without a call; what the memo may know goes to
+ * save_memoizable. */
+static inline int
+save(struct enc *e, const mproc_obj *o, size_t depth)
+{
+    if (o == NULL || depth > MAX_DUMP_DEPTH)
+        return MPROC_EINVAL;
+    frame_cut_if_due(e);
+    switch (o->type) {
+    case MPROC_OBJ_NONE:
+        enc_op(e, OP_NONE);
+        return e->err;
+    case MPROC_OBJ_BOOL:
+        enc_op(e, o->u.boolean ? OP_NEWTRUE : OP_NEWFALSE);
+        return e->err;
+    case MPROC_OBJ_INT:
+        return save_int(e, o);
+    case MPROC_OBJ_FLOAT:
+        return save_float(e, o);
+    default:
+        return save_memoizable(e, o, depth);
     }
 }
 
@@ -1603,18 +1610,21 @@ load_small_tuple(struct dec *d, size_t n)
     return load_build(d, OP_TUPLE, d->sn - n);
 }
 
-/* One opcode; *done once STOP has left the result on top. */
+/* One opcode: 0, LOAD_DONE once STOP has left the result on top, or a
+ * negative code. */
+#define LOAD_DONE 1
+
 static int
-load_one(struct dec *d, bool *done)
+load_one(struct dec *d)
 {
-    const unsigned char *at;
     uint64_t v;
     size_t base;
-    int rc = take(d, 1, &at);
-    unsigned char op = rc == 0 ? *at : 0;
+    int rc;
+    unsigned char op;
 
-    if (rc < 0)
-        return rc;
+    if (d->p == d->end)
+        return MPROC_EPROTOCOL; /* no STOP */
+    op = *d->p++;
     switch (op) {
     case OP_PROTO:
         rc = take_le(d, 1, &v);
@@ -1626,10 +1636,7 @@ load_one(struct dec *d, bool *done)
                : v > (uint64_t)(d->end - d->p) ? MPROC_EPROTOCOL
                                                : 0;
     case OP_STOP:
-        if (top(d) == NULL)
-            return MPROC_EPROTOCOL;
-        *done = true;
-        return 0;
+        return top(d) == NULL ? MPROC_EPROTOCOL : LOAD_DONE;
     case OP_MARK:
         if (d->mn == d->mcap) {
             size_t cap = d->mcap ? d->mcap * 2 : 16;
@@ -1752,7 +1759,6 @@ mproc_obj_loads(mproc_obj **out, const void *data, size_t len,
                 const mproc_loads_opts *opts)
 {
     struct dec d = { 0 };
-    bool done = false;
     int rc = 0;
 
     if (out != NULL)
@@ -1772,8 +1778,11 @@ mproc_obj_loads(mproc_obj **out, const void *data, size_t len,
     d.recs = calloc(d.rcap, sizeof(*d.recs));
     if (d.recs == NULL)
         return MPROC_ENOMEM;
-    while (!done && rc == 0)
-        rc = load_one(&d, &done);
+    do
+        rc = load_one(&d);
+    while (rc == 0);
+    if (rc == LOAD_DONE)
+        rc = 0;
     if (rc == 0 && d.p != d.end)
         rc = MPROC_EPROTOCOL; /* bytes after STOP */
     if (rc == 0)
