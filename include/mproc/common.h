@@ -89,6 +89,19 @@ typedef struct mproc_buf {
 } mproc_buf;
 
 /**
+ * A shared object named as bytes: what a child started by spawn or
+ * forkserver (which share no memory with their parent at first) turns back
+ * into a handle with the object's `_from_token` call. Made by the object's
+ * `_token` call; carried inside a process's argument bytes. A token is
+ * plain data: copy it freely; it stays valid while some process holds a
+ * handle of the object. Its bytes mean nothing outside the process tree
+ * that made it.
+ */
+typedef struct mproc_token {
+    unsigned char bytes[32];
+} mproc_token;
+
+/**
  * Describe an error code in words.
  *
  * code  0, any MPROC_E* code, or any negated errno.

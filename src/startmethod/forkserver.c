@@ -11,7 +11,9 @@
  *            its stdout, its stderr] attached (SCM_RIGHTS): the pidfd for
  *            the child's parent_process and daemon watch, stdout and
  *            stderr so the child writes where the parent writes now, as
- *            under fork and spawn
+ *            under fork and spawn; then the descriptors of the shared
+ *            arena's segments (shm/arena.c), which the child maps before
+ *            its target runs
  *   reply    i32 status | i32 pid, with [child pidfd, status pipe read end]
  *            attached when status is 0
  *
@@ -36,10 +38,13 @@
 #include <unistd.h>
 
 #include "process.h"
+#include "shm/shm.h"
 #include "sys/sys.h"
 
-/* Descriptors passed with each request: parent pidfd, stdout, stderr. */
+/* Descriptors passed with each request: parent pidfd, stdout, stderr,
+ * then up to MPROC__ARENA_MAX_SEGMENTS arena segments. */
 #define N_PASSED 3
+#define MAX_PASSED (N_PASSED + MPROC__ARENA_MAX_SEGMENTS)
 
 /* The parent's side. */
 static struct {
@@ -118,7 +123,7 @@ mproc_forkserver_start(void)
 
 /* One round trip; caller holds server.mu. */
 static int
-request_locked(const mproc_buf *wire, const int *passed,
+request_locked(const mproc_buf *wire, const int *passed, size_t npassed,
                struct mproc__started *out)
 {
     int32_t reply[2];
@@ -126,7 +131,7 @@ request_locked(const mproc_buf *wire, const int *passed,
     size_t nfds = 0;
     int rc;
 
-    rc = mproc__spec_send(server.sock, wire, passed, N_PASSED);
+    rc = mproc__spec_send(server.sock, wire, passed, npassed);
     if (rc == 0)
         rc = mproc__recv_fds(server.sock, reply, sizeof(reply), fds, 2, &nfds);
     if (rc < 0)
@@ -145,8 +150,9 @@ mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
                         struct mproc__started *out)
 {
     mproc_buf wire = { 0 };
-    int passed[N_PASSED] = { parent_pidfd, STDOUT_FILENO, STDERR_FILENO };
+    int passed[MAX_PASSED] = { parent_pidfd, STDOUT_FILENO, STDERR_FILENO };
     int devnull = -1;
+    int nseg;
     int rc;
 
     for (int i = 1; i < N_PASSED; i++) {
@@ -160,7 +166,13 @@ mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
         passed[i] = devnull;
     }
     rc = mproc__spec_encode(spec, &wire);
+    nseg = mproc__arena_fds(passed + N_PASSED, MPROC__ARENA_MAX_SEGMENTS);
+    if (rc == 0 && nseg < 0)
+        rc = nseg;
     if (rc < 0) {
+        while (nseg > 0)
+            mproc__close(&passed[N_PASSED + --nseg]);
+        mproc_buf_free(&wire);
         mproc__close(&devnull);
         return rc;
     }
@@ -170,7 +182,7 @@ mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
         rc = ensure_running_locked();
         if (rc < 0)
             break;
-        rc = request_locked(&wire, passed, out);
+        rc = request_locked(&wire, passed, N_PASSED + (size_t)nseg, out);
         if (rc != MPROC_EEOF && rc != -EPIPE && rc != -ECONNRESET)
             break;
         drop_server_locked(); /* it died: start a new one, once */
@@ -178,6 +190,8 @@ mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
     pthread_mutex_unlock(&server.mu);
     mproc_buf_free(&wire);
     mproc__close(&devnull);
+    while (nseg > 0)
+        mproc__close(&passed[N_PASSED + --nseg]);
     return rc;
 }
 
@@ -216,15 +230,37 @@ finish_child(int epfd, struct child *c)
 }
 
 /* The child side of a fork in the server: take the parent's stdout and
- * stderr, keep the parent's pidfd, close everything else. */
+ * stderr, keep the parent's pidfd and the arena's segments (moved down to
+ * 4, 5, ...), close everything else. */
 static _Noreturn void
-run_forked_child(struct mproc__child_spec *spec, const int *passed)
+run_forked_child(struct mproc__child_spec *spec, int *passed, size_t npassed)
 {
+    int *seg = passed + N_PASSED;
+    size_t nseg = npassed - N_PASSED;
+    int first = MPROC__BOOT_FD + 1;
+
     if (mproc__dup_to(passed[1], STDOUT_FILENO, false) < 0 ||
         mproc__dup_to(passed[2], STDERR_FILENO, false) < 0 ||
         mproc__dup_to(passed[0], MPROC__BOOT_FD, true) < 0)
         _exit(70);
-    mproc__close_from(MPROC__BOOT_FD + 1);
+    /* Received descriptors are distinct and above MPROC__BOOT_FD: sorted,
+     * seg[i] >= first + i, so moving each to first + i never overwrites
+     * one still to be moved. */
+    for (size_t i = 1; i < nseg; i++)
+        for (size_t j = i; j > 0 && seg[j - 1] > seg[j]; j--) {
+            int t = seg[j];
+
+            seg[j] = seg[j - 1];
+            seg[j - 1] = t;
+        }
+    for (size_t i = 0; i < nseg; i++) {
+        if (mproc__dup_to(seg[i], first + (int)i, true) < 0)
+            _exit(70);
+        seg[i] = first + (int)i;
+    }
+    mproc__close_from(first + (int)nseg);
+    if (mproc__arena_adopt(seg, nseg) < 0)
+        _exit(70);
     mproc__sig_default(SIGINT);
     mproc__process_run_child(spec, MPROC__BOOT_FD);
 }
@@ -234,17 +270,17 @@ serve_request(int sock, int epfd)
 {
     struct mproc__child_spec spec;
     struct child *c = NULL;
-    int passed[N_PASSED] = { -1, -1, -1 };
+    int passed[MAX_PASSED];
     int pipefd[2] = { -1, -1 };
     int pidfd = -1;
     size_t nfds;
     pid_t pid;
     int rc;
 
-    rc = mproc__spec_recv(sock, &spec, passed, N_PASSED, &nfds);
+    rc = mproc__spec_recv(sock, &spec, passed, MAX_PASSED, &nfds);
     if (rc == MPROC_EEOF || rc == -ECONNRESET)
         _exit(0); /* the parent closed its end: done */
-    if (rc == 0 && nfds != N_PASSED)
+    if (rc == 0 && nfds < N_PASSED)
         rc = MPROC_EPROTOCOL;
     if (rc == 0)
         rc = mproc__target_resolve(&spec.loc, &spec.target);
@@ -257,7 +293,7 @@ serve_request(int sock, int epfd)
     if (rc == 0) {
         pid = mproc__fork(&pidfd);
         if (pid == 0)
-            run_forked_child(&spec, passed);
+            run_forked_child(&spec, passed, nfds);
         rc = pid < 0 ? pid : 0;
     }
     if (rc == 0) {

@@ -7,7 +7,8 @@
  * (bootstrap.c) reads the spec from fd 3, finds the target, answers with a
  * status and runs it; main never runs. The parent waits for that answer, so
  * a target the child cannot find is an error of mproc_process_start(), not
- * a crash in the child.
+ * a crash in the child. The descriptors of the shared arena's segments
+ * (shm/arena.c) come with the spec and are mapped before the target runs.
  *
  * Cost per start: posix_spawn (a vfork-class clone plus exec), one spec
  * message and one status reply, plus the child's dynamic loading.
@@ -24,6 +25,7 @@
 
 #include "context.h"
 #include "process.h"
+#include "shm/shm.h"
 #include "sys/sys.h"
 
 extern char **environ;
@@ -100,8 +102,10 @@ mproc__start_spawn(const struct mproc__child_spec *spec, int parent_pidfd,
                    struct mproc__started *out)
 {
     mproc_buf wire = { 0 };
+    int seg_fds[MPROC__ARENA_MAX_SEGMENTS];
     int sv[2] = { -1, -1 };
     int32_t status = 0;
+    int nseg;
     int pidfd = -1;
     pid_t pid;
     int rc;
@@ -120,7 +124,13 @@ mproc__start_spawn(const struct mproc__child_spec *spec, int parent_pidfd,
         rc = pid;
         goto done;
     }
-    rc = mproc__spec_send(sv[0], &wire, NULL, 0);
+    /* The arena's segments ride with the spec: shared objects made so far
+     * are reachable by token in the child. */
+    nseg = mproc__arena_fds(seg_fds, MPROC__ARENA_MAX_SEGMENTS);
+    rc =
+        nseg < 0 ? nseg : mproc__spec_send(sv[0], &wire, seg_fds, (size_t)nseg);
+    while (nseg > 0)
+        mproc__close(&seg_fds[--nseg]);
     if (rc == 0)
         rc = mproc__read_full(sv[0], &status, sizeof(status));
     if (rc == MPROC_EEOF || rc == -EPIPE || rc == -ECONNRESET)
@@ -143,11 +153,15 @@ _Noreturn void
 mproc__spawn_child_main(int boot_fd)
 {
     struct mproc__child_spec spec;
+    int seg_fds[MPROC__ARENA_MAX_SEGMENTS];
     int32_t status;
     size_t nfds;
     int rc;
 
-    rc = mproc__spec_recv(boot_fd, &spec, NULL, 0, &nfds);
+    rc = mproc__spec_recv(boot_fd, &spec, seg_fds, MPROC__ARENA_MAX_SEGMENTS,
+                          &nfds);
+    if (rc == 0)
+        rc = mproc__arena_adopt(seg_fds, nfds);
     if (rc == 0)
         rc = mproc__target_resolve(&spec.loc, &spec.target);
     status = rc;

@@ -11,8 +11,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -47,10 +49,10 @@ mproc__pipe(int fds[2])
     return 0;
 }
 
-int
-mproc__socketpair(int fds[2])
+static int
+unix_pair(int type, int fds[2])
 {
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) < 0)
+    if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) < 0)
         return -errno;
     fds[0] = above_stdio(fds[0]);
     fds[1] = above_stdio(fds[1]);
@@ -65,12 +67,41 @@ mproc__socketpair(int fds[2])
 }
 
 int
+mproc__socketpair(int fds[2])
+{
+    return unix_pair(SOCK_STREAM, fds);
+}
+
+int
+mproc__seqpacket_pair(int fds[2])
+{
+    return unix_pair(SOCK_SEQPACKET, fds);
+}
+
+int
 mproc__open(const char *path, int flags)
 {
     int fd;
 
     do
         fd = open(path, flags | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0)
+        return -errno;
+    fd = above_stdio(fd);
+    return fd < 0 ? -errno : fd;
+}
+
+int
+mproc__shm_open(const char *name, int flags, unsigned mode)
+{
+    char path[sizeof("/dev/shm/") + 256];
+    int fd;
+
+    if (snprintf(path, sizeof(path), "/dev/shm/%s", name) >= (int)sizeof(path))
+        return -ENAMETOOLONG;
+    do
+        fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -errno;
@@ -345,13 +376,13 @@ mproc__send_fds(int sock, const void *buf, size_t len, const int *fds,
 {
     union {
         struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * 4)];
+        char space[CMSG_SPACE(sizeof(int) * MPROC__FDS_MAX)];
     } control;
     struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
     ssize_t n;
 
-    if (len == 0 || nfds > 4)
+    if (len == 0 || nfds > MPROC__FDS_MAX)
         return MPROC_EINVAL;
     if (nfds > 0) {
         struct cmsghdr *c;
@@ -380,7 +411,7 @@ mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
 {
     union {
         struct cmsghdr align;
-        char space[CMSG_SPACE(sizeof(int) * 8)];
+        char space[CMSG_SPACE(sizeof(int) * MPROC__FDS_MAX)];
     } control;
     struct iovec iov = { .iov_base = buf, .iov_len = len };
     struct msghdr msg = { .msg_iov = &iov,
@@ -428,4 +459,23 @@ mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
         *nfds = 0;
     }
     return rc;
+}
+
+int
+mproc__memfd(const char *name, uint64_t size)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC);
+
+    if (fd < 0)
+        return -errno;
+    fd = above_stdio(fd);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) < 0) {
+        int rc = -errno;
+
+        (void)close(fd);
+        return rc;
+    }
+    return fd;
 }

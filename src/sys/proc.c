@@ -44,6 +44,33 @@ mproc__fork(int *pidfd)
     return pid;
 }
 
+int
+mproc__fork_detached(void)
+{
+    pid_t middle = _Fork();
+    int status = 0;
+
+    if (middle < 0)
+        return -errno;
+    if (middle == 0) {
+        pid_t pid;
+
+        if (setsid() < 0)
+            _exit(1);
+        pid = _Fork();
+        if (pid != 0)
+            _exit(pid < 0 ? 1 : 0);
+        return 0;
+    }
+    while (waitpid(middle, &status, 0) < 0) {
+        if (errno == ECHILD) /* SIGCHLD ignored: reaped by the kernel */
+            return 1;
+        if (errno != EINTR)
+            return -errno;
+    }
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : -EAGAIN;
+}
+
 /* Map child_fds onto 0..nfds-1. Sources below nfds are first copied above
  * it, so no dup2 overwrites a source that a later one still needs. */
 static int

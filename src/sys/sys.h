@@ -16,6 +16,7 @@
 #ifndef MPROC_SYS_H
 #define MPROC_SYS_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -50,6 +51,15 @@ int mproc__socketpair(int fds[2]);
 int mproc__open(const char *path, int flags);
 int mproc__dup(int fd);
 int mproc__epoll_create(void);
+/* An anonymous memory file (memfd, no name in any file system) of `size`
+ * bytes, sparse until touched: the descriptor, or -errno. */
+int mproc__memfd(const char *name, uint64_t size);
+/* A pair of connected AF_UNIX SOCK_SEQPACKET sockets (message boundaries
+ * kept, EOF when every holder of the other end has closed it). */
+int mproc__seqpacket_pair(int fds[2]);
+/* shm_open(3) as glibc does it: open /dev/shm/<name> (name: no '/') with
+ * O_NOFOLLOW; mode applies with O_CREAT. The descriptor, or -errno. */
+int mproc__shm_open(const char *name, int flags, unsigned mode);
 /* Close and forget; never retried on EINTR (the fd is gone either way). */
 void mproc__close(int *fd);
 /* Child side: move fd onto target, keeping close-on-exec as asked. */
@@ -81,7 +91,11 @@ int mproc__accept(int sock, struct sockaddr *addr, socklen_t *len);
  * deadline through SO_SNDTIMEO. */
 int mproc__connect(int sock, const struct sockaddr *addr, socklen_t len,
                    const struct mproc__deadline *dl);
-/* Send len bytes (at least 1) with nfds descriptors attached. */
+/* The most descriptors one message carries (mproc__send_fds,
+ * mproc__recv_fds): the forkserver's 3 plus the arena's segments. */
+#define MPROC__FDS_MAX 32
+/* Send len bytes (at least 1) with nfds (at most MPROC__FDS_MAX)
+ * descriptors attached. */
 int mproc__send_fds(int sock, const void *buf, size_t len, const int *fds,
                     size_t nfds);
 /* Receive exactly len bytes; descriptors that came with them (up to
@@ -116,6 +130,12 @@ pid_t mproc__fork(int *pidfd);
  * mask is emptied. Returns the pid and its pidfd in *pidfd, or -errno. */
 pid_t mproc__spawn(const char *path, char *const argv[], char *const envp[],
                    const int *child_fds, int nfds, int *pidfd);
+/* A process outside this one's session and process group that is not its
+ * child (fork, setsid, fork again; the middle process is reaped before
+ * this returns). Made with _Fork: no atfork handler runs in it, so it may
+ * only make async-signal-safe calls until it exits with _exit. Returns 0
+ * in that process; in the caller 1 once it exists, or -errno. */
+int mproc__fork_detached(void);
 /* Fill buf with n bytes from the kernel's random source (getrandom):
  * 0, or -errno. */
 int mproc__random_bytes(void *buf, size_t n);
@@ -144,8 +164,54 @@ _Noreturn void mproc__sig_kill_self(void);
 /* Register handlers run around every fork() in the process: prepare in
  * registration order, parent and child in reverse. Any may be NULL. At most
  * MPROC__ATFORK_MAX registrations. */
-#define MPROC__ATFORK_MAX 8
+#define MPROC__ATFORK_MAX 16
 void mproc__atfork(void (*prepare)(void), void (*parent)(void),
                    void (*child)(void));
+
+/* ---- futex.c: process-shared futex words and holder identity -------------
+ */
+
+/* Sleep while *word == expected, until a wake or deadline_ns (absolute,
+ * CLOCK_MONOTONIC; negative: forever). Shared, never private. Returns 0 for
+ * a wake, a changed word, a signal or a spurious return (re-read the word),
+ * MPROC_ETIMEDOUT when the deadline passed, or -errno. */
+int mproc__futex_wait(_Atomic uint32_t *word, uint32_t expected,
+                      int64_t deadline_ns);
+/* Wake up to n waiters of word (INT_MAX: all). */
+void mproc__futex_wake(_Atomic uint32_t *word, int n);
+/* A deadline as mproc__futex_wait takes it (-1 for forever); and the
+ * earlier of the deadline and now + slice_ns (waits that look at a
+ * holder's health every slice). */
+int64_t mproc__deadline_ns(const struct mproc__deadline *dl);
+int64_t mproc__slice_ns(const struct mproc__deadline *dl, int64_t slice_ns);
+/* This process's start time (low 32 bits of field 22 of /proc/self/stat),
+ * cached; reset in a forked child. */
+uint32_t mproc__self_start_time(void);
+/* This process as a lock holder: start time << 32 | pid, cached (reset in
+ * a forked child); one load on the hot path. */
+extern uint64_t mproc__self_holder_cache;
+uint64_t mproc__self_holder_slow(void);
+static inline uint64_t
+mproc__self_holder(void)
+{
+    uint64_t w = __atomic_load_n(&mproc__self_holder_cache, __ATOMIC_RELAXED);
+
+    return w != 0 ? w : mproc__self_holder_slow();
+}
+/* The calling thread's tid and start time, cached per thread (a forked
+ * child's thread reads its own). */
+void mproc__self_thread(pid_t *tid, uint32_t *start);
+/* Whether the process (or thread) pid that started at `start` is gone:
+ * kill(pid, 0) says it does not exist or, when thorough, /proc says it is
+ * a zombie or the pid now names a process with another start time. Costs
+ * one syscall, plus an open/read/close of /proc when thorough. */
+bool mproc__holder_is_dead(pid_t pid, uint32_t start, bool thorough);
+
+/* A robust, process-shared mutex for short critical sections over shared
+ * state: 0 or -errno. */
+int mproc__shared_mutex_init(pthread_mutex_t *mu);
+/* Lock it; true when its previous holder died holding it (the mutex is
+ * made consistent: the caller repairs what it guards). */
+bool mproc__shared_mutex_lock(pthread_mutex_t *mu);
 
 #endif /* MPROC_SYS_H */
