@@ -27,6 +27,9 @@ Modes (AUTHKEY_HEX is the key in hex, or "-" for none: no handshake):
       pickle naming the class); exit 0, or 1 after printing the first
       mismatch.
 
+  shm-* and shl-* (tests/interop/shm.c)
+      SharedMemory and ShareableList: see shm_peer.py.
+
 Exit status: 0 done, 1 an echo differed, 2 bad usage, 3 authentication
 failed (AuthenticationError; "auth-failed" is printed first). A peer
 left waiting (its C side died or stalled) ends itself after LIFETIME
@@ -179,6 +182,9 @@ def exchange_objects(fd):
 
 def main(argv):
     signal.alarm(LIFETIME)
+    if argv and argv[0].startswith(("shm-", "shl-")):
+        import shm_peer  # tests/interop/shm.c; Python 3.8 and later
+        return shm_peer.main(argv)
     if len(argv) == 2 and argv[0] == "pipe":
         return pipe(int(argv[1]))
     if len(argv) == 2 and argv[0] == "objects":
