@@ -492,9 +492,13 @@ mproc__arena_unref(void *mem)
 int
 mproc__arena_token(const void *mem, uint32_t kind, mproc_token *out)
 {
-    const struct block *b = block_of(mem);
+    const struct block *b;
     struct segment *s;
     struct token t = { 0 };
+
+    if (mem == NULL || out == NULL)
+        return MPROC_EINVAL;
+    b = block_of(mem);
 
     pthread_mutex_lock(&arena.mu);
     s = seg_of(b, sizeof(*b));
@@ -534,7 +538,11 @@ mproc__arena_from_token(const mproc_token *tok, uint32_t kind, void **mem)
     struct token t;
     int rc = MPROC_EINVAL;
 
+    if (mem == NULL)
+        return MPROC_EINVAL;
     *mem = NULL;
+    if (tok == NULL)
+        return MPROC_EINVAL;
     memcpy(&t, tok->bytes, sizeof(t));
     if (t.magic != TOKEN_MAGIC || t.kind != kind || t.offset % 64 != 0)
         return MPROC_EINVAL;

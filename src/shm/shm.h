@@ -55,11 +55,12 @@ int mproc__arena_alloc(size_t size, size_t align, void **mem);
 void mproc__arena_ref(void *mem);
 /* One reference less; the block is freed at 0. NULL does nothing. */
 void mproc__arena_unref(void *mem);
-/* The block as a token of `kind`: 0, or MPROC_EINVAL when mem is not an
- * arena block. */
+/* The block as a token of `kind`: 0, or MPROC_EINVAL when mem or out is
+ * NULL or mem is not an arena block. */
 int mproc__arena_token(const void *mem, uint32_t kind, mproc_token *out);
-/* The block a token names, with one more reference: 0, MPROC_EINVAL (not
- * a token of this kind, or its block was freed meanwhile), -ENOENT (its
+/* The block a token names, with one more reference: 0, MPROC_EINVAL (a
+ * NULL argument, not a token of this kind, or its block was freed
+ * meanwhile; *mem is then NULL), -ENOENT (its
  * segment is not mapped in this process: it was made after this process
  * started, or by a process that is not an ancestor). */
 int mproc__arena_from_token(const mproc_token *t, uint32_t kind, void **mem);

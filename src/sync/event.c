@@ -18,7 +18,6 @@
 
 #include <limits.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "shm/shm.h"
 #include "sys/sys.h"
@@ -26,39 +25,23 @@
 #define SET 1u
 #define WAITERS 2u
 
-struct event_shared {
+/* The handle is the object itself, an arena block: a process holds one
+ * reference per handle it was given (see shm/shm.h). */
+struct mproc_event {
     _Atomic uint32_t word; /* SET | WAITERS */
 };
-
-struct mproc_event {
-    struct event_shared *sh; /* one arena reference */
-};
-
-static int
-wrap(struct event_shared *sh, mproc_event **out)
-{
-    mproc_event *e = malloc(sizeof(*e));
-
-    if (e == NULL) {
-        mproc__arena_unref(sh);
-        return MPROC_ENOMEM;
-    }
-    e->sh = sh;
-    *out = e;
-    return 0;
-}
 
 int
 mproc_event_new(mproc_event **out)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    rc = mproc__arena_alloc(sizeof(struct event_shared), 0, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_alloc(sizeof(mproc_event), 0, &mem);
+    *out = mem;
+    return rc;
 }
 
 int
@@ -69,9 +52,9 @@ mproc_event_set(mproc_event *e)
     if (e == NULL)
         return MPROC_EINVAL;
     /* Release: what the setter wrote before is seen by those it wakes. */
-    old = atomic_exchange_explicit(&e->sh->word, SET, memory_order_acq_rel);
+    old = atomic_exchange_explicit(&e->word, SET, memory_order_acq_rel);
     if (old & WAITERS)
-        mproc__futex_wake(&e->sh->word, INT_MAX);
+        mproc__futex_wake(&e->word, INT_MAX);
     return 0;
 }
 
@@ -80,7 +63,7 @@ mproc_event_clear(mproc_event *e)
 {
     if (e == NULL)
         return MPROC_EINVAL;
-    atomic_fetch_and_explicit(&e->sh->word, ~SET, memory_order_relaxed);
+    atomic_fetch_and_explicit(&e->word, ~SET, memory_order_relaxed);
     return 0;
 }
 
@@ -88,7 +71,7 @@ bool
 mproc_event_is_set(const mproc_event *e)
 {
     return e != NULL &&
-           (atomic_load_explicit(&e->sh->word, memory_order_acquire) & SET);
+           (atomic_load_explicit(&e->word, memory_order_acquire) & SET);
 }
 
 int
@@ -99,50 +82,42 @@ mproc_event_wait(mproc_event *e, double timeout)
 
     if (e == NULL || mproc__deadline_init(&dl, timeout) < 0)
         return MPROC_EINVAL;
-    v = atomic_load_explicit(&e->sh->word, memory_order_acquire);
+    v = atomic_load_explicit(&e->word, memory_order_acquire);
     for (;;) {
         if (v & SET)
             return 0;
         if (mproc__deadline_passed(&dl))
             return MPROC_ETIMEDOUT;
         if (!(v & WAITERS) && !atomic_compare_exchange_weak_explicit(
-                                  &e->sh->word, &v, v | WAITERS,
+                                  &e->word, &v, v | WAITERS,
                                   memory_order_acquire, memory_order_acquire))
             continue;
-        (void)mproc__futex_wait(&e->sh->word, v | WAITERS,
-                                mproc__deadline_ns(&dl));
-        v = atomic_load_explicit(&e->sh->word, memory_order_acquire);
+        (void)mproc__futex_wait(&e->word, v | WAITERS, mproc__deadline_ns(&dl));
+        v = atomic_load_explicit(&e->word, memory_order_acquire);
     }
 }
 
 int
 mproc_event_token(const mproc_event *e, mproc_token *out)
 {
-    if (e == NULL || out == NULL)
-        return MPROC_EINVAL;
-    return mproc__arena_token(e->sh, MPROC__TOKEN_EVENT, out);
+    return mproc__arena_token(e, MPROC__TOKEN_EVENT, out);
 }
 
 int
 mproc_event_from_token(mproc_event **out, const mproc_token *t)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    if (t == NULL)
-        return MPROC_EINVAL;
-    rc = mproc__arena_from_token(t, MPROC__TOKEN_EVENT, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_from_token(t, MPROC__TOKEN_EVENT, &mem);
+    *out = mem;
+    return rc;
 }
 
 void
 mproc_event_free(mproc_event *e)
 {
-    if (e == NULL)
-        return;
-    mproc__arena_unref(e->sh);
-    free(e);
+    mproc__arena_unref(e);
 }

@@ -20,18 +20,14 @@
 #include "sync/sync.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #include "shm/shm.h"
 #include "sys/sys.h"
 
-/* What lives in the arena. */
-struct lock_shared {
-    uint64_t word; /* holder word (sync.h); atomic access only */
-};
-
+/* The handle is the lock itself, an arena block: a process holds one
+ * reference per handle it was given (see shm/shm.h). */
 struct mproc_lock {
-    struct lock_shared *sh; /* one arena reference */
+    uint64_t word; /* holder word (sync.h); atomic access only */
 };
 
 /* Spins on a held word before sleeping: enough to outlast a short critical
@@ -116,31 +112,17 @@ mproc__ow_released(uint64_t *w, uint64_t held)
         mproc__futex_wake(mproc__ow_futex(w), 1);
 }
 
-static int
-wrap(struct lock_shared *sh, mproc_lock **out)
-{
-    mproc_lock *l = malloc(sizeof(*l));
-
-    if (l == NULL) {
-        mproc__arena_unref(sh);
-        return MPROC_ENOMEM;
-    }
-    l->sh = sh;
-    *out = l;
-    return 0;
-}
-
 int
 mproc_lock_new(mproc_lock **out)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    rc = mproc__arena_alloc(sizeof(struct lock_shared), 0, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_alloc(sizeof(mproc_lock), 0, &mem);
+    *out = mem;
+    return rc;
 }
 
 int
@@ -151,9 +133,9 @@ mproc_lock_acquire(mproc_lock *l, double timeout)
     if (l == NULL || isnan(timeout))
         return MPROC_EINVAL;
     me = mproc__self_holder();
-    if (take(&l->sh->word, &seen, me))
+    if (take(&l->word, &seen, me))
         return 0;
-    return mproc__ow_acquire_slow(&l->sh->word, me, timeout, (uint32_t)me);
+    return mproc__ow_acquire_slow(&l->word, me, timeout, (uint32_t)me);
 }
 
 int
@@ -163,13 +145,13 @@ mproc_lock_release(mproc_lock *l)
 
     if (l == NULL)
         return MPROC_EINVAL;
-    v = __atomic_load_n(&l->sh->word, __ATOMIC_RELAXED);
+    v = __atomic_load_n(&l->word, __ATOMIC_RELAXED);
     do {
         if ((uint32_t)v == 0)
             return MPROC_ESTATE;
-    } while (!__atomic_compare_exchange_n(&l->sh->word, &v, 0, false,
+    } while (!__atomic_compare_exchange_n(&l->word, &v, 0, false,
                                           __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-    mproc__ow_released(&l->sh->word, v);
+    mproc__ow_released(&l->word, v);
     return 0;
 }
 
@@ -182,37 +164,30 @@ mproc_lock_locked(const mproc_lock *l)
 bool
 mproc__lock_is_held(const mproc_lock *l)
 {
-    return (uint32_t)__atomic_load_n(&l->sh->word, __ATOMIC_RELAXED) != 0;
+    return (uint32_t)__atomic_load_n(&l->word, __ATOMIC_RELAXED) != 0;
 }
 
 int
 mproc_lock_token(const mproc_lock *l, mproc_token *out)
 {
-    if (l == NULL || out == NULL)
-        return MPROC_EINVAL;
-    return mproc__arena_token(l->sh, MPROC__TOKEN_LOCK, out);
+    return mproc__arena_token(l, MPROC__TOKEN_LOCK, out);
 }
 
 int
 mproc_lock_from_token(mproc_lock **out, const mproc_token *t)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    if (t == NULL)
-        return MPROC_EINVAL;
-    rc = mproc__arena_from_token(t, MPROC__TOKEN_LOCK, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_from_token(t, MPROC__TOKEN_LOCK, &mem);
+    *out = mem;
+    return rc;
 }
 
 void
 mproc_lock_free(mproc_lock *l)
 {
-    if (l == NULL)
-        return;
-    mproc__arena_unref(l->sh);
-    free(l);
+    mproc__arena_unref(l);
 }

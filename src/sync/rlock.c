@@ -18,18 +18,15 @@
 #include "sync/sync.h"
 
 #include <math.h>
-#include <stdlib.h>
 
 #include "shm/shm.h"
 #include "sys/sys.h"
 
-struct rlock_shared {
+/* The handle is the object itself, an arena block: a process holds one
+ * reference per handle it was given (see shm/shm.h). */
+struct mproc_rlock {
     uint64_t word;   /* holder word (sync.h); atomic access only */
     uint32_t levels; /* recursion depth; the owner's alone */
-};
-
-struct mproc_rlock {
-    struct rlock_shared *sh; /* one arena reference */
 };
 
 static inline uint64_t
@@ -48,35 +45,21 @@ owned_by(uint64_t v, uint64_t me)
     return (v & ~(uint64_t)MPROC__OW_WAITERS) == me;
 }
 
-static int
-wrap(struct rlock_shared *sh, mproc_rlock **out)
-{
-    mproc_rlock *r = malloc(sizeof(*r));
-
-    if (r == NULL) {
-        mproc__arena_unref(sh);
-        return MPROC_ENOMEM;
-    }
-    r->sh = sh;
-    *out = r;
-    return 0;
-}
-
 int
 mproc_rlock_new(mproc_rlock **out)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    rc = mproc__arena_alloc(sizeof(struct rlock_shared), 0, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_alloc(sizeof(mproc_rlock), 0, &mem);
+    *out = mem;
+    return rc;
 }
 
 static int
-acquire(struct rlock_shared *sh, double timeout)
+acquire(struct mproc_rlock *sh, double timeout)
 {
     uint64_t me = self_word(), seen;
     int rc;
@@ -102,12 +85,12 @@ mproc_rlock_acquire(mproc_rlock *r, double timeout)
 {
     if (r == NULL || isnan(timeout))
         return MPROC_EINVAL;
-    return acquire(r->sh, timeout);
+    return acquire(r, timeout);
 }
 
 /* Release every level at once (levels == 0) or one level. */
 static int
-release(struct rlock_shared *sh, bool all, uint32_t *levels)
+release(struct mproc_rlock *sh, bool all, uint32_t *levels)
 {
     uint64_t me = self_word();
     uint64_t v = __atomic_load_n(&sh->word, __ATOMIC_RELAXED);
@@ -132,21 +115,21 @@ mproc_rlock_release(mproc_rlock *r)
 {
     if (r == NULL)
         return MPROC_EINVAL;
-    return release(r->sh, false, NULL);
+    return release(r, false, NULL);
 }
 
 int
 mproc__rlock_release_save(mproc_rlock *r, uint32_t *levels)
 {
-    return release(r->sh, true, levels);
+    return release(r, true, levels);
 }
 
 int
 mproc__rlock_acquire_restore(mproc_rlock *r, uint32_t levels)
 {
-    int rc = acquire(r->sh, MPROC_FOREVER);
+    int rc = acquire(r, MPROC_FOREVER);
 
-    r->sh->levels = levels;
+    r->levels = levels;
     return rc;
 }
 
@@ -154,38 +137,30 @@ bool
 mproc_rlock_is_owned(const mproc_rlock *r)
 {
     return r != NULL &&
-           owned_by(__atomic_load_n(&r->sh->word, __ATOMIC_RELAXED),
-                    self_word());
+           owned_by(__atomic_load_n(&r->word, __ATOMIC_RELAXED), self_word());
 }
 
 int
 mproc_rlock_token(const mproc_rlock *r, mproc_token *out)
 {
-    if (r == NULL || out == NULL)
-        return MPROC_EINVAL;
-    return mproc__arena_token(r->sh, MPROC__TOKEN_RLOCK, out);
+    return mproc__arena_token(r, MPROC__TOKEN_RLOCK, out);
 }
 
 int
 mproc_rlock_from_token(mproc_rlock **out, const mproc_token *t)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    if (t == NULL)
-        return MPROC_EINVAL;
-    rc = mproc__arena_from_token(t, MPROC__TOKEN_RLOCK, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_from_token(t, MPROC__TOKEN_RLOCK, &mem);
+    *out = mem;
+    return rc;
 }
 
 void
 mproc_rlock_free(mproc_rlock *r)
 {
-    if (r == NULL)
-        return;
-    mproc__arena_unref(r->sh);
-    free(r);
+    mproc__arena_unref(r);
 }

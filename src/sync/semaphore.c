@@ -23,39 +23,22 @@
 #include <limits.h>
 #include <math.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
 #include "shm/shm.h"
 #include "sys/sys.h"
 
-struct semaphore_shared {
+/* The handle is the object itself, an arena block: a process holds one
+ * reference per handle it was given (see shm/shm.h). */
+struct mproc_semaphore {
     _Atomic uint32_t value;    /* futex word; 0..INT_MAX */
     _Atomic uint32_t sleepers; /* waiters between their count and leaving */
     int32_t bound;             /* the most release allows; -1: none */
 };
 
-struct mproc_semaphore {
-    struct semaphore_shared *sh; /* one arena reference */
-};
-
-static int
-wrap(struct semaphore_shared *sh, mproc_semaphore **out)
-{
-    mproc_semaphore *s = malloc(sizeof(*s));
-
-    if (s == NULL) {
-        mproc__arena_unref(sh);
-        return MPROC_ENOMEM;
-    }
-    s->sh = sh;
-    *out = s;
-    return 0;
-}
-
 static int
 create(mproc_semaphore **out, int value, bool bounded)
 {
-    struct semaphore_shared *sh;
+    struct mproc_semaphore *sh;
     void *mem;
     int rc;
 
@@ -70,7 +53,8 @@ create(mproc_semaphore **out, int value, bool bounded)
     sh = mem;
     atomic_init(&sh->value, (uint32_t)value);
     sh->bound = bounded ? value : -1;
-    return wrap(sh, out);
+    *out = sh;
+    return 0;
 }
 
 int
@@ -87,7 +71,7 @@ mproc_bounded_semaphore_new(mproc_semaphore **out, int value)
 
 /* One compare-and-swap from v > 0 to v - 1; false when the value is 0. */
 static bool
-try_take(struct semaphore_shared *sh)
+try_take(struct mproc_semaphore *sh)
 {
     uint32_t v = atomic_load_explicit(&sh->value, memory_order_relaxed);
 
@@ -102,53 +86,49 @@ try_take(struct semaphore_shared *sh)
 int
 mproc_semaphore_acquire(mproc_semaphore *s, double timeout)
 {
-    struct semaphore_shared *sh;
     struct mproc__deadline dl;
     int rc = 0;
 
     if (s == NULL || mproc__deadline_init(&dl, timeout) < 0)
         return MPROC_EINVAL;
-    sh = s->sh;
-    if (try_take(sh))
+    if (try_take(s))
         return 0;
     if (timeout == 0)
         return MPROC_ETIMEDOUT;
-    atomic_fetch_add(&sh->sleepers, 1);
+    atomic_fetch_add(&s->sleepers, 1);
     for (;;) {
-        if (atomic_load(&sh->value) > 0 && try_take(sh))
+        if (atomic_load(&s->value) > 0 && try_take(s))
             break;
         if (mproc__deadline_passed(&dl)) {
             rc = MPROC_ETIMEDOUT;
             break;
         }
-        (void)mproc__futex_wait(&sh->value, 0, mproc__deadline_ns(&dl));
+        (void)mproc__futex_wait(&s->value, 0, mproc__deadline_ns(&dl));
     }
-    atomic_fetch_sub(&sh->sleepers, 1);
+    atomic_fetch_sub(&s->sleepers, 1);
     /* A wake-up meant for a unit this waiter did not take goes on. */
-    if (rc < 0 && atomic_load(&sh->value) > 0 && atomic_load(&sh->sleepers) > 0)
-        mproc__futex_wake(&sh->value, 1);
+    if (rc < 0 && atomic_load(&s->value) > 0 && atomic_load(&s->sleepers) > 0)
+        mproc__futex_wake(&s->value, 1);
     return rc;
 }
 
 int
 mproc_semaphore_release(mproc_semaphore *s)
 {
-    struct semaphore_shared *sh;
     uint32_t v;
 
     if (s == NULL)
         return MPROC_EINVAL;
-    sh = s->sh;
-    v = atomic_load_explicit(&sh->value, memory_order_relaxed);
+    v = atomic_load_explicit(&s->value, memory_order_relaxed);
     do {
-        if (sh->bound >= 0 && v >= (uint32_t)sh->bound)
+        if (s->bound >= 0 && v >= (uint32_t)s->bound)
             return MPROC_ESTATE;
         if (v >= INT_MAX)
             return -EOVERFLOW;
     } while (!atomic_compare_exchange_weak_explicit(
-        &sh->value, &v, v + 1, memory_order_seq_cst, memory_order_relaxed));
-    if (atomic_load(&sh->sleepers) > 0)
-        mproc__futex_wake(&sh->value, 1);
+        &s->value, &v, v + 1, memory_order_seq_cst, memory_order_relaxed));
+    if (atomic_load(&s->sleepers) > 0)
+        mproc__futex_wake(&s->value, 1);
     return 0;
 }
 
@@ -157,38 +137,31 @@ mproc_semaphore_get_value(const mproc_semaphore *s, int *value)
 {
     if (s == NULL || value == NULL)
         return MPROC_EINVAL;
-    *value = (int)atomic_load_explicit(&s->sh->value, memory_order_relaxed);
+    *value = (int)atomic_load_explicit(&s->value, memory_order_relaxed);
     return 0;
 }
 
 int
 mproc_semaphore_token(const mproc_semaphore *s, mproc_token *out)
 {
-    if (s == NULL || out == NULL)
-        return MPROC_EINVAL;
-    return mproc__arena_token(s->sh, MPROC__TOKEN_SEMAPHORE, out);
+    return mproc__arena_token(s, MPROC__TOKEN_SEMAPHORE, out);
 }
 
 int
 mproc_semaphore_from_token(mproc_semaphore **out, const mproc_token *t)
 {
-    void *sh;
+    void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
-    *out = NULL;
-    if (t == NULL)
-        return MPROC_EINVAL;
-    rc = mproc__arena_from_token(t, MPROC__TOKEN_SEMAPHORE, &sh);
-    return rc < 0 ? rc : wrap(sh, out);
+    rc = mproc__arena_from_token(t, MPROC__TOKEN_SEMAPHORE, &mem);
+    *out = mem;
+    return rc;
 }
 
 void
 mproc_semaphore_free(mproc_semaphore *s)
 {
-    if (s == NULL)
-        return;
-    mproc__arena_unref(s->sh);
-    free(s);
+    mproc__arena_unref(s);
 }
