@@ -20,14 +20,6 @@
 
 TestSuite(pickle, .init = th_begin, .fini = th_end, .timeout = 60);
 
-/* An object from mproc_obj_build's format (must succeed). */
-#define B(...)                                                                 \
-    ({                                                                         \
-        mproc_obj *b_ = NULL;                                                  \
-        cr_assert_eq(mproc_obj_build(&b_, __VA_ARGS__), 0);                    \
-        b_;                                                                    \
-    })
-
 struct exact {
     const char *name;
     mproc_obj *(*make)(void);
@@ -99,7 +91,7 @@ set_of(bool frozen, int n, ...)
 
     va_start(ap, n);
     for (int i = 0; i < n; i++)
-        items[i] = B("i", va_arg(ap, int));
+        items[i] = TH_OBJ("i", va_arg(ap, int));
     va_end(ap);
     if (frozen) {
         cr_assert_eq(mproc_obj_frozenset(&o, items, (size_t)n), 0);
@@ -116,10 +108,10 @@ set_of(bool frozen, int n, ...)
 static mproc_obj *
 range_list(int n)
 {
-    mproc_obj *o = B("[]");
+    mproc_obj *o = TH_OBJ("[]");
 
     for (int i = 0; i < n; i++) {
-        mproc_obj *item = B("i", i);
+        mproc_obj *item = TH_OBJ("i", i);
 
         cr_assert_eq(mproc_obj_list_append(o, item), 0);
         mproc_obj_free(item);
@@ -131,8 +123,8 @@ range_list(int n)
 static mproc_obj *
 shared_list(bool pair)
 {
-    mproc_obj *x = pair ? B("[i]", 1) : B("[i i]", 1, 2);
-    mproc_obj *o = pair ? B("[O O]", x, x) : B("[O O (O)]", x, x, x);
+    mproc_obj *x = pair ? TH_OBJ("[i]", 1) : TH_OBJ("[i i]", 1, 2);
+    mproc_obj *o = pair ? TH_OBJ("[O O]", x, x) : TH_OBJ("[O O (O)]", x, x, x);
 
     mproc_obj_free(x);
     return o;
@@ -152,7 +144,7 @@ big_str_list(size_t n)
 
     memset(s, 'x', n);
     text = str_n(s, n);
-    o = B("[s O s]", "a", text, "b");
+    o = TH_OBJ("[s O s]", "a", text, "b");
     mproc_obj_free(text);
     free(s);
     return o;
@@ -227,49 +219,49 @@ loads_raw(const char *bytes, size_t len, const mproc_loads_opts *opts)
 static mproc_obj *
 make_none(void)
 {
-    return B("n");
+    return TH_OBJ("n");
 }
 
 static mproc_obj *
 make_true(void)
 {
-    return B("b", 1);
+    return TH_OBJ("b", 1);
 }
 
 static mproc_obj *
 make_zero(void)
 {
-    return B("i", 0);
+    return TH_OBJ("i", 0);
 }
 
 static mproc_obj *
 make_i255(void)
 {
-    return B("i", 255);
+    return TH_OBJ("i", 255);
 }
 
 static mproc_obj *
 make_i256(void)
 {
-    return B("i", 256);
+    return TH_OBJ("i", 256);
 }
 
 static mproc_obj *
 make_i65536(void)
 {
-    return B("i", 65536);
+    return TH_OBJ("i", 65536);
 }
 
 static mproc_obj *
 make_minus_one(void)
 {
-    return B("i", -1);
+    return TH_OBJ("i", -1);
 }
 
 static mproc_obj *
 make_two_31(void)
 {
-    return B("I", (int64_t)1 << 31);
+    return TH_OBJ("I", (int64_t)1 << 31);
 }
 
 static mproc_obj *
@@ -287,43 +279,43 @@ make_minus_two_100(void)
 static mproc_obj *
 make_one_and_half(void)
 {
-    return B("d", 1.5);
+    return TH_OBJ("d", 1.5);
 }
 
 static mproc_obj *
 make_minus_zero(void)
 {
-    return B("d", -0.0);
+    return TH_OBJ("d", -0.0);
 }
 
 static mproc_obj *
 make_inf(void)
 {
-    return B("d", INFINITY);
+    return TH_OBJ("d", INFINITY);
 }
 
 static mproc_obj *
 make_empty_str(void)
 {
-    return B("s", "");
+    return TH_OBJ("s", "");
 }
 
 static mproc_obj *
 make_hello(void)
 {
-    return B("s", "h\xc3\xa9llo");
+    return TH_OBJ("s", "h\xc3\xa9llo");
 }
 
 static mproc_obj *
 make_emoji(void)
 {
-    return B("s", "\xf0\x9f\x98\x80");
+    return TH_OBJ("s", "\xf0\x9f\x98\x80");
 }
 
 static mproc_obj *
 make_empty_bytes(void)
 {
-    return B("y", "", (size_t)0);
+    return TH_OBJ("y", "", (size_t)0);
 }
 
 static mproc_obj *
@@ -335,37 +327,37 @@ make_zeros_300(void)
 static mproc_obj *
 make_bytes_high(void)
 {
-    return B("y", "\x00\xff", (size_t)2);
+    return TH_OBJ("y", "\x00\xff", (size_t)2);
 }
 
 static mproc_obj *
 make_list(void)
 {
-    return B("[i s n]", 1, "a");
+    return TH_OBJ("[i s n]", 1, "a");
 }
 
 static mproc_obj *
 make_tuple1(void)
 {
-    return B("(i)", 1);
+    return TH_OBJ("(i)", 1);
 }
 
 static mproc_obj *
 make_tuple3(void)
 {
-    return B("(i i i)", 1, 2, 3);
+    return TH_OBJ("(i i i)", 1, 2, 3);
 }
 
 static mproc_obj *
 make_tuple4(void)
 {
-    return B("(i i i i)", 1, 2, 3, 4);
+    return TH_OBJ("(i i i i)", 1, 2, 3, 4);
 }
 
 static mproc_obj *
 make_dict(void)
 {
-    return B("{s:i, s:[i i]}", "a", 1, "b", 1, 2);
+    return TH_OBJ("{s:i, s:[i i]}", "a", 1, "b", 1, 2);
 }
 
 static mproc_obj *
@@ -425,31 +417,31 @@ make_str_70k_in_list(void)
 static mproc_obj *
 make_py2_str(void)
 {
-    return B("s", "abc");
+    return TH_OBJ("s", "abc");
 }
 
 static mproc_obj *
 make_py2_str_escapes(void)
 {
-    return B("s", "a'b\"c\\\n\t\x01");
+    return TH_OBJ("s", "a'b\"c\\\n\t\x01");
 }
 
 static mproc_obj *
 make_py2_unicode(void)
 {
-    return B("s", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \\ \n");
+    return TH_OBJ("s", "h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \\ \n");
 }
 
 static mproc_obj *
 make_py2_int(void)
 {
-    return B("i", 7);
+    return TH_OBJ("i", 7);
 }
 
 static mproc_obj *
 make_py2_negative(void)
 {
-    return B("i", -123456);
+    return TH_OBJ("i", -123456);
 }
 
 static mproc_obj *
@@ -467,26 +459,26 @@ make_py2_neg_long(void)
 static mproc_obj *
 make_py2_long_small(void)
 {
-    return B("i", 5);
+    return TH_OBJ("i", 5);
 }
 
 static mproc_obj *
 make_py2_bools(void)
 {
-    return B("[b b n]", 1, 0);
+    return TH_OBJ("[b b n]", 1, 0);
 }
 
 static mproc_obj *
 make_py2_float(void)
 {
-    return B("[d d d d]", 1.5, -0.0, 1e300, 0.1);
+    return TH_OBJ("[d d d d]", 1.5, -0.0, 1e300, 0.1);
 }
 
 static mproc_obj *
 make_py2_nested(void)
 {
-    return B("{s:[i (i i) {s:s}], s:(i i i i)}", "k", 1, 2, 3, "x", "y", "t", 1,
-             2, 3, 4);
+    return TH_OBJ("{s:[i (i i) {s:s}], s:(i i i i)}", "k", 1, 2, 3, "x", "y",
+                  "t", 1, 2, 3, 4);
 }
 
 static mproc_obj *
@@ -507,7 +499,7 @@ make_py3_str(void)
 static mproc_obj *
 make_py3_int(void)
 {
-    return B("i", 7);
+    return TH_OBJ("i", 7);
 }
 
 static mproc_obj *
@@ -525,20 +517,20 @@ make_py3_neg_big(void)
 static mproc_obj *
 make_py3_bools(void)
 {
-    return B("[b b n]", 1, 0);
+    return TH_OBJ("[b b n]", 1, 0);
 }
 
 static mproc_obj *
 make_py3_float(void)
 {
-    return B("[d d d d d]", 1.5, -0.0, 1e300, 0.1, INFINITY);
+    return TH_OBJ("[d d d d d]", 1.5, -0.0, 1e300, 0.1, INFINITY);
 }
 
 static mproc_obj *
 make_py3_nested(void)
 {
-    return B("{s:[i (i i) {s:s}], s:(i i i i), (i s):(n b)}", "k", 1, 2, 3, "x",
-             "y", "t", 1, 2, 3, 4, 1, "a", 1);
+    return TH_OBJ("{s:[i (i i) {s:s}], s:(i i i i), (i s):(n b)}", "k", 1, 2, 3,
+                  "x", "y", "t", 1, 2, 3, 4, 1, "a", 1);
 }
 
 static mproc_obj *
@@ -550,7 +542,7 @@ make_py3_shared(void)
 static mproc_obj *
 make_py3_empty(void)
 {
-    return B("[[] {} () s]", "");
+    return TH_OBJ("[[] {} () s]", "");
 }
 
 static mproc_obj *
@@ -1064,7 +1056,7 @@ Test(pickle, dumps_frames_batches_and_large_payloads_as_cpython_does)
 
 Test(pickle, dumps_protocol_0_is_4_and_others_are_refused)
 {
-    mproc_obj *o = B("[i s]", 1, "a");
+    mproc_obj *o = TH_OBJ("[i s]", 1, "a");
     mproc_buf zero = { 0 }, four = { 0 }, out = { 0 };
 
     cr_assert_eq(mproc_obj_dumps(o, &zero, 0), 0);
@@ -1084,10 +1076,10 @@ Test(pickle, dumps_protocol_0_is_4_and_others_are_refused)
 
 Test(pickle, dumps_refuses_an_object_that_contains_itself)
 {
-    mproc_obj *list = B("[i]", 1);
-    mproc_obj *tuple = B("(O)", list);
-    mproc_obj *dict = B("{}");
-    mproc_obj *key = B("s", "self");
+    mproc_obj *list = TH_OBJ("[i]", 1);
+    mproc_obj *tuple = TH_OBJ("(O)", list);
+    mproc_obj *dict = TH_OBJ("{}");
+    mproc_obj *key = TH_OBJ("s", "self");
     mproc_buf out = { 0 };
 
     /* list -> tuple -> list, and dict -> list -> tuple -> list */
@@ -1201,14 +1193,14 @@ random_key(struct rng *r)
 
     switch (rnd(r, 4)) {
     case 0:
-        return B("i", (int)rnd(r, 100000) - 50000);
+        return TH_OBJ("i", (int)rnd(r, 100000) - 50000);
     case 1:
         snprintf(text, sizeof(text), "k%u", rnd(r, 1000));
-        return B("s", text);
+        return TH_OBJ("s", text);
     case 2:
-        return B("(i s)", (int)rnd(r, 10), "t");
+        return TH_OBJ("(i s)", (int)rnd(r, 10), "t");
     default:
-        return B("d", rnd(r, 1000) / 8.0);
+        return TH_OBJ("d", rnd(r, 1000) / 8.0);
     }
 }
 
@@ -1224,11 +1216,12 @@ random_scalar(struct rng *r, int protocol)
         raw[i] = (unsigned char)rnd(r, 256);
     switch (rnd(r, 9)) {
     case 0:
-        return B("n");
+        return TH_OBJ("n");
     case 1:
-        return B("b", (int)rnd(r, 2));
+        return TH_OBJ("b", (int)rnd(r, 2));
     case 2:
-        return B("I", (int64_t)(((uint64_t)rnd(r, UINT32_MAX) << rnd(r, 33)) -
+        return TH_OBJ("I",
+                      (int64_t)(((uint64_t)rnd(r, UINT32_MAX) << rnd(r, 33)) -
                                 rnd(r, 1000)));
     case 3:
         cr_assert_eq(mproc_obj_int_from_bytes(&o, raw, n), 0);
@@ -1238,25 +1231,25 @@ random_scalar(struct rng *r, int protocol)
         double v;
 
         memcpy(&v, &bits, sizeof(v));
-        return B("d", isnan(v) ? 0.25 : v);
+        return TH_OBJ("d", isnan(v) ? 0.25 : v);
     }
     case 5:
         /* ASCII, Latin-1, BMP and astral code points */
         snprintf(text, sizeof(text), "a\xc3\xa9%u\xe2\x82\xac\xf0\x9f\x98\x80",
                  rnd(r, 100000));
-        return B("s", rnd(r, 4) == 0 ? "" : text);
+        return TH_OBJ("s", rnd(r, 4) == 0 ? "" : text);
     case 6:
         if (protocol >= 3)
-            return B("y", raw, n);
-        return B("s", "no bytes in protocol 2");
+            return TH_OBJ("y", raw, n);
+        return TH_OBJ("s", "no bytes in protocol 2");
     case 7:
         if (protocol >= 5) {
             cr_assert_eq(mproc_obj_bytearray(&o, raw, n), 0);
             return o;
         }
-        return B("i", (int)n);
+        return TH_OBJ("i", (int)n);
     default:
-        return B("i", (int)rnd(r, 70000));
+        return TH_OBJ("i", (int)rnd(r, 70000));
     }
 }
 
@@ -1272,7 +1265,7 @@ random_container(struct rng *r, int protocol, int depth, mproc_obj **pool,
         for (size_t i = 0; i < n; i++)
             items[i] = random_obj(r, protocol, depth + 1, pool, pooled);
         if (kind == 0) {
-            o = B("[]");
+            o = TH_OBJ("[]");
             for (size_t i = 0; i < n; i++)
                 cr_assert_eq(mproc_obj_list_append(o, items[i]), 0);
         } else {
@@ -1282,7 +1275,7 @@ random_container(struct rng *r, int protocol, int depth, mproc_obj **pool,
         for (size_t i = 0; i < n; i++)
             items[i] = random_key(r);
         if (kind == 2) {
-            o = B("{}");
+            o = TH_OBJ("{}");
             for (size_t i = 0; i < n; i++) {
                 mproc_obj *v = random_obj(r, protocol, depth + 1, pool, pooled);
 
@@ -1353,8 +1346,9 @@ Test(pickle, random_objects_survive_dumps_and_loads_in_every_protocol)
 
 Test(pickle, every_truncation_of_a_valid_pickle_fails_cleanly)
 {
-    mproc_obj *o = B("{s:[i d s (i i i i) n b], s:y}", "key", 70000, 1.5,
-                     "h\xc3\xa9llo", 1, 2, 3, 4, 1, "b", "\x00\x01", (size_t)2);
+    mproc_obj *o =
+        TH_OBJ("{s:[i d s (i i i i) n b], s:y}", "key", 70000, 1.5,
+               "h\xc3\xa9llo", 1, 2, 3, 4, 1, "b", "\x00\x01", (size_t)2);
     mproc_obj *big_int = big("-1267650600228229401496703205376");
 
     cr_assert_eq(mproc_obj_dict_set(o, big_int, big_int), 0);
@@ -1584,24 +1578,25 @@ Test(pickle, text_opcodes_decode_as_python_does)
     int rc;
 
     rc = LOADS_TO(&o, "I01\n.");
-    check_text("I01", rc, o, B("b", 1));
+    check_text("I01", rc, o, TH_OBJ("b", 1));
     rc = LOADS_TO(&o, "I00\n.");
-    check_text("I00", rc, o, B("b", 0));
+    check_text("I00", rc, o, TH_OBJ("b", 0));
     rc = LOADS_TO(&o, "L-5L\n.");
-    check_text("L-5L", rc, o, B("i", -5));
+    check_text("L-5L", rc, o, TH_OBJ("i", -5));
     rc = LOADS_TO(&o, "I-99999999999999999999\n.");
     check_text("big INT", rc, o, big("-99999999999999999999"));
     /* raw-unicode-escape: an even run of backslashes escapes nothing */
     rc = LOADS_TO(&o, "V\\\\u0041\\u0041\xe9\\U0001F600\n.");
-    check_text("UNICODE", rc, o, B("s", "\\\\u0041A\xc3\xa9\xf0\x9f\x98\x80"));
+    check_text("UNICODE", rc, o,
+               TH_OBJ("s", "\\\\u0041A\xc3\xa9\xf0\x9f\x98\x80"));
     rc = LOADS_TO(&o, "S'a\\x41\\101\\n\\''\n.");
-    check_text("STRING", rc, o, B("s", "aAA\n'"));
+    check_text("STRING", rc, o, TH_OBJ("s", "aAA\n'"));
     rc = LOADS_TO(&o, "S\"it's\"\n.");
-    check_text("STRING double quotes", rc, o, B("s", "it's"));
+    check_text("STRING double quotes", rc, o, TH_OBJ("s", "it's"));
     rc = LOADS_TO(&o, "F-2.5e3\n.");
-    check_text("FLOAT", rc, o, B("d", -2500.0));
+    check_text("FLOAT", rc, o, TH_OBJ("d", -2500.0));
     rc = LOADS_TO(&o, "Finf\n.");
-    check_text("FLOAT inf", rc, o, B("d", INFINITY));
+    check_text("FLOAT inf", rc, o, TH_OBJ("d", INFINITY));
 }
 
 Test(pickle, loads_checks_its_arguments)

@@ -26,20 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The tests of the first suite create segments from the test process: its
- * watcher (and the descriptor it keeps) exists before the baseline. */
-static void
-shm_begin(void)
-{
-    mproc_shm *s = NULL;
-
-    cr_assert_eq(mproc_shm_new(&s, NULL, true, 1, NULL), 0);
-    cr_assert_eq(mproc_shm_unlink(s), 0);
-    mproc_shm_free(s);
-    th_begin();
-}
-
-TestSuite(shm, .init = shm_begin, .fini = th_end, .timeout = 30);
+TestSuite(shm, .init = th_begin_shm, .fini = th_end, .timeout = 30);
 /* The reaper's tests never create a segment in the test process: the
  * process groups they kill must have watchers of their own. */
 TestSuite(shm_reap, .init = th_begin, .fini = th_end, .timeout = 30);
@@ -344,14 +331,6 @@ Test(shm, a_forkserver_childs_segment_is_removed_when_it_ends)
 
 /* ---- ShareableList ------------------------------------------------------ */
 
-#define B(...)                                                                 \
-    ({                                                                         \
-        mproc_obj *b_ = NULL;                                                  \
-        cr_assert_eq(mproc_obj_build(&b_, __VA_ARGS__), 0, "%s",               \
-                     #__VA_ARGS__);                                            \
-        b_;                                                                    \
-    })
-
 static mproc_shlist *
 shlist_make(const mproc_obj *items)
 {
@@ -393,9 +372,9 @@ assert_item(const mproc_shlist *l, size_t i, const mproc_obj *want)
 
 Test(shm, shlist_every_type_round_trips_through_another_handle)
 {
-    mproc_obj *items = B("[I I d b b n s s y y]", (int64_t)42, INT64_MIN, -2.5,
-                         1, 0, "h\xc3\xa9llo w\xc3\xb6rld", "", "\x00\x01\xff",
-                         (size_t)3, "", (size_t)0);
+    mproc_obj *items = TH_OBJ("[I I d b b n s s y y]", (int64_t)42, INT64_MIN,
+                              -2.5, 1, 0, "h\xc3\xa9llo w\xc3\xb6rld", "",
+                              "\x00\x01\xff", (size_t)3, "", (size_t)0);
     mproc_shlist *l = shlist_make(items), *other = shlist_attach(l);
     size_t n = 0;
 
@@ -414,14 +393,14 @@ Test(shm, shlist_every_type_round_trips_through_another_handle)
 
 Test(shm, shlist_strips_trailing_nuls_as_python_does)
 {
-    mproc_obj *items = B("[y s]", "ab\0\0", (size_t)4, "x");
-    mproc_obj *ab = B("y", "ab", (size_t)2);
+    mproc_obj *items = TH_OBJ("[y s]", "ab\0\0", (size_t)4, "x");
+    mproc_obj *ab = TH_OBJ("y", "ab", (size_t)2);
     mproc_shlist *l = shlist_make(items);
 
     assert_item(l, 0, ab);
     cr_assert_eq(mproc_shlist_set_str(l, 1, "q\0\0", 3), 0);
     mproc_obj_free(ab);
-    ab = B("s", "q");
+    ab = TH_OBJ("s", "q");
     assert_item(l, 1, ab);
     shlist_destroy(l);
     mproc_obj_free(ab);
@@ -451,8 +430,8 @@ from_hex(const char *hex, unsigned char *out, size_t *len)
 
 Test(shm, shlist_writes_pythons_exact_bytes)
 {
-    mproc_obj *items =
-        B("[i d b n s y s]", 1, 2.5, 1, "h\xc3\xa9llo", "ab\0", (size_t)3, "");
+    mproc_obj *items = TH_OBJ("[i d b n s y s]", 1, 2.5, 1, "h\xc3\xa9llo",
+                              "ab\0", (size_t)3, "");
     unsigned char want[256];
     mproc_shlist *l;
     mproc_buf format = { 0 };
@@ -485,8 +464,8 @@ raw_segment(const unsigned char *bytes, size_t len, char *name, size_t size)
 Test(shm, shlist_reads_a_list_python_wrote)
 {
     unsigned char bytes[256];
-    mproc_obj *want =
-        B("[i d b n s y s]", 1, 2.5, 1, "h\xc3\xa9llo", "ab", (size_t)2, "");
+    mproc_obj *want = TH_OBJ("[i d b n s y s]", 1, 2.5, 1, "h\xc3\xa9llo", "ab",
+                             (size_t)2, "");
     mproc_shlist *l = NULL;
     char name[64];
     mproc_shm *s;
@@ -509,7 +488,7 @@ Test(shm, shlist_reads_a_list_python_wrote)
 
 Test(shm, shlist_set_follows_pythons_type_rules)
 {
-    mproc_obj *items = B("[i s y]", 7, "abc", "xy", (size_t)2);
+    mproc_obj *items = TH_OBJ("[i s y]", 7, "abc", "xy", (size_t)2);
     mproc_shlist *l = shlist_make(items), *other = shlist_attach(l);
     mproc_obj *v;
     mproc_buf format = { 0 };
@@ -519,13 +498,13 @@ Test(shm, shlist_set_follows_pythons_type_rules)
     /* Any type replaces any other; a str takes a scalar's slot whole. */
     cr_assert_eq(mproc_shlist_set_str(l, 0, "12345678", 8), 0);
     cr_assert_eq(mproc_shlist_set_int(l, 1, -5), 0);
-    v = B("n");
+    v = TH_OBJ("n");
     cr_assert_eq(mproc_shlist_set(l, 2, v), 0);
     mproc_obj_free(v);
     cr_assert_eq(mproc_shlist_format(other, &format), 0);
     cr_assert_str_eq(format.data, "8sqxxxxxx?x");
     mproc_buf_free(&format);
-    v = B("s", "12345678");
+    v = TH_OBJ("s", "12345678");
     assert_item(other, 0, v);
     mproc_obj_free(v);
     cr_assert_eq(mproc_shlist_get_int(other, 1, &i64), 0);
@@ -536,12 +515,12 @@ Test(shm, shlist_set_follows_pythons_type_rules)
     cr_assert_eq(mproc_shlist_set_str(l, 1, "123456789", 9), MPROC_ETOOBIG);
     cr_assert_eq(mproc_shlist_get_int(other, 1, &i64), 0);
     cr_assert_eq(i64, -5);
-    v = B("y", "0123456789", (size_t)9);
+    v = TH_OBJ("y", "0123456789", (size_t)9);
     cr_assert_eq(mproc_shlist_set(l, 2, v), MPROC_ETOOBIG);
     mproc_obj_free(v);
 
     /* Types Python refuses; an int outside 64 bits; a bad index. */
-    v = B("[]");
+    v = TH_OBJ("[]");
     cr_assert_eq(mproc_shlist_set(l, 0, v), MPROC_EINVAL);
     mproc_obj_free(v);
     cr_assert_eq(mproc_obj_bytearray(&v, "a", 1), 0);
@@ -566,9 +545,10 @@ Test(shm, shlist_set_follows_pythons_type_rules)
 
 Test(shm, shlist_count_and_index_use_python_equality)
 {
-    mproc_obj *items = B("[i d b s n i]", 1, 1.0, 1, "1", 1);
+    mproc_obj *items = TH_OBJ("[i d b s n i]", 1, 1.0, 1, "1", 1);
     mproc_shlist *l = shlist_make(items);
-    mproc_obj *one = B("i", 1), *none = B("n"), *missing = B("s", "2");
+    mproc_obj *one = TH_OBJ("i", 1), *none = TH_OBJ("n"),
+              *missing = TH_OBJ("s", "2");
     size_t count = 0, index = 0;
 
     cr_assert_eq(mproc_shlist_count(l, one, &count), 0);
@@ -599,14 +579,14 @@ Test(shm, shlist_empty_and_bad_arguments)
     shlist_destroy(l);
     l = NULL;
 
-    v = B("{}");
+    v = TH_OBJ("{}");
     cr_assert_eq(mproc_shlist_new(&l, NULL, v, NULL), MPROC_EINVAL);
     mproc_obj_free(v);
-    v = B("[[]]");
+    v = TH_OBJ("[[]]");
     cr_assert_eq(mproc_shlist_new(&l, NULL, v, NULL), MPROC_EINVAL);
     mproc_obj_free(v);
     cr_assert_eq(mproc_obj_int_from_string(&big, "-9223372036854775809"), 0);
-    v = B("[O]", big);
+    v = TH_OBJ("[O]", big);
     cr_assert_eq(mproc_shlist_new(&l, NULL, v, NULL), MPROC_ETOOBIG);
     mproc_obj_free(v);
     mproc_obj_free(big);
@@ -614,12 +594,12 @@ Test(shm, shlist_empty_and_bad_arguments)
      * "9999992s", and one byte more. */
     text = calloc(1, 9999992);
     cr_assert_not_null(text);
-    v = B("[y]", text, (size_t)9999991);
+    v = TH_OBJ("[y]", text, (size_t)9999991);
     cr_assert_eq(mproc_shlist_new(&l, NULL, v, NULL), 0);
     mproc_obj_free(v);
     shlist_destroy(l);
     l = NULL;
-    v = B("[y]", text, (size_t)9999992);
+    v = TH_OBJ("[y]", text, (size_t)9999992);
     cr_assert_eq(mproc_shlist_new(&l, NULL, v, NULL), MPROC_ETOOBIG);
     mproc_obj_free(v);
     free(text);
@@ -634,7 +614,7 @@ Test(shm, shlist_empty_and_bad_arguments)
 
 Test(shm, shlist_a_named_list_is_attached_by_name)
 {
-    mproc_obj *items = B("(i i)", 1, 2);
+    mproc_obj *items = TH_OBJ("(i i)", 1, 2);
     mproc_shlist *l = NULL, *other = NULL;
     char name[64];
 
@@ -651,9 +631,9 @@ Test(shm, shlist_a_named_list_is_attached_by_name)
 
 Test(shm, shlist_a_forked_child_writes_what_the_parent_reads)
 {
-    mproc_obj *items = B("[i s]", 0, "........");
+    mproc_obj *items = TH_OBJ("[i s]", 0, "........");
     mproc_shlist *l = shlist_make(items);
-    mproc_obj *want = B("s", "from child");
+    mproc_obj *want = TH_OBJ("s", "from child");
     int status;
     pid_t pid;
 
@@ -670,7 +650,7 @@ Test(shm, shlist_a_forked_child_writes_what_the_parent_reads)
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     assert_item(l, 1, want);
     mproc_obj_free(want);
-    want = B("i", 99);
+    want = TH_OBJ("i", 99);
     assert_item(l, 0, want);
     shlist_destroy(l);
     mproc_obj_free(want);
@@ -715,7 +695,7 @@ attach_raw(const unsigned char *b, size_t len)
 
     if (rc == 0) {
         mproc_buf format = { 0 };
-        mproc_obj *v, *one = B("i", 1);
+        mproc_obj *v, *one = TH_OBJ("i", 1);
         size_t count;
 
         for (size_t i = 0; i < mproc_shlist_len(l); i++) {

@@ -154,6 +154,17 @@ th_begin(void)
 }
 
 void
+th_begin_shm(void)
+{
+    mproc_shm *s = NULL;
+
+    cr_assert_eq(mproc_shm_new(&s, NULL, true, 1, NULL), 0);
+    cr_assert_eq(mproc_shm_unlink(s), 0);
+    mproc_shm_free(s);
+    th_begin();
+}
+
+void
 th_end(void)
 {
     mproc_process **kids = NULL;

@@ -19,6 +19,21 @@
 void th_begin(void);
 void th_end(void);
 
+/* The object mproc_obj_build makes of its arguments, which must work;
+ * owned by the caller. */
+#define TH_OBJ(...)                                                            \
+    ({                                                                         \
+        mproc_obj *th_obj_ = NULL;                                             \
+        cr_assert_eq(mproc_obj_build(&th_obj_, __VA_ARGS__), 0, "%s",          \
+                     #__VA_ARGS__);                                            \
+        th_obj_;                                                               \
+    })
+
+/* Suite .init for suites that create named segments from the test
+ * process: the shared-memory watcher (and the descriptor this process
+ * keeps to it) is started first, then th_begin takes the baseline. */
+void th_begin_shm(void);
+
 /* Seconds on the monotonic clock. */
 double th_now(void);
 /* Elapsed since t0 is at least lo and at most lo + slack seconds. */

@@ -22,14 +22,6 @@
 
 TestSuite(interop_pickle, .init = th_begin, .fini = th_end, .timeout = 60);
 
-#define B(...)                                                                 \
-    ({                                                                         \
-        mproc_obj *b_ = NULL;                                                  \
-        cr_assert_eq(mproc_obj_build(&b_, __VA_ARGS__), 0, "%s",               \
-                     #__VA_ARGS__);                                            \
-        b_;                                                                    \
-    })
-
 /* An int from its decimal text. */
 static mproc_obj *
 int_text(const char *text)
@@ -74,7 +66,7 @@ every_byte(void)
 
     for (size_t i = 0; i < sizeof(b); i++)
         b[i] = (unsigned char)i;
-    return B("y", b, sizeof(b));
+    return TH_OBJ("y", b, sizeof(b));
 }
 
 /* A set (or frozenset) of what `fmt` builds as a list. */
@@ -107,10 +99,10 @@ set_from(bool frozen, mproc_obj *list)
 static mproc_obj *
 keyed_dict(void)
 {
-    mproc_obj *fs = set_from(true, B("[i]", 1));
+    mproc_obj *fs = set_from(true, TH_OBJ("[i]", 1));
     mproc_obj *o =
-        B("{(i s):s, (i (i i)):[i], d:s, n:i, y:i, O:i}", 1, "a", "tuple key",
-          2, 3, 4, 5, 1.5, "f", 0, "k", (size_t)1, 1, fs, 2);
+        TH_OBJ("{(i s):s, (i (i i)):[i], d:s, n:i, y:i, O:i}", 1, "a",
+               "tuple key", 2, 3, 4, 5, 1.5, "f", 0, "k", (size_t)1, 1, fs, 2);
 
     mproc_obj_free(fs);
     return o;
@@ -119,8 +111,8 @@ keyed_dict(void)
 static mproc_obj *
 shared_list(void)
 {
-    mproc_obj *x = B("[i i]", 1, 2);
-    mproc_obj *o = B("[O O (O)]", x, x, x);
+    mproc_obj *x = TH_OBJ("[i i]", 1, 2);
+    mproc_obj *o = TH_OBJ("[O O (O)]", x, x, x);
 
     mproc_obj_free(x);
     return o;
@@ -129,10 +121,10 @@ shared_list(void)
 static mproc_obj *
 range_list(int n)
 {
-    mproc_obj *o = B("[]");
+    mproc_obj *o = TH_OBJ("[]");
 
     for (int i = 0; i < n; i++) {
-        mproc_obj *item = B("i", i);
+        mproc_obj *item = TH_OBJ("i", i);
 
         cr_assert_eq(mproc_obj_list_append(o, item), 0);
         mproc_obj_free(item);
@@ -143,15 +135,15 @@ range_list(int n)
 static mproc_obj *
 numbered_dict(int n)
 {
-    mproc_obj *o = B("{}");
+    mproc_obj *o = TH_OBJ("{}");
 
     for (int i = 0; i < n; i++) {
         char text[16];
         mproc_obj *key, *value;
 
         snprintf(text, sizeof(text), "%d", i);
-        key = B("s", text);
-        value = B("i", i);
+        key = TH_OBJ("s", text);
+        value = TH_OBJ("i", i);
         cr_assert_eq(mproc_obj_dict_set(o, key, value), 0);
         mproc_obj_free(key);
         mproc_obj_free(value);
@@ -168,54 +160,54 @@ corpus(mproc_obj **out)
 {
     size_t n = 0;
 
-    out[n++] = B("i", 0);
-    out[n++] = B("i", 1);
-    out[n++] = B("i", -1);
-    out[n++] = B("i", 255);
-    out[n++] = B("i", 256);
-    out[n++] = B("i", 65535);
-    out[n++] = B("i", 65536);
-    out[n++] = B("i", -129);
-    out[n++] = B("I", (int64_t)INT32_MAX);
-    out[n++] = B("I", (int64_t)INT32_MAX + 1);
-    out[n++] = B("I", (int64_t)INT32_MIN);
-    out[n++] = B("I", (int64_t)INT32_MIN - 1);
-    out[n++] = B("I", INT64_MAX);
+    out[n++] = TH_OBJ("i", 0);
+    out[n++] = TH_OBJ("i", 1);
+    out[n++] = TH_OBJ("i", -1);
+    out[n++] = TH_OBJ("i", 255);
+    out[n++] = TH_OBJ("i", 256);
+    out[n++] = TH_OBJ("i", 65535);
+    out[n++] = TH_OBJ("i", 65536);
+    out[n++] = TH_OBJ("i", -129);
+    out[n++] = TH_OBJ("I", (int64_t)INT32_MAX);
+    out[n++] = TH_OBJ("I", (int64_t)INT32_MAX + 1);
+    out[n++] = TH_OBJ("I", (int64_t)INT32_MIN);
+    out[n++] = TH_OBJ("I", (int64_t)INT32_MIN - 1);
+    out[n++] = TH_OBJ("I", INT64_MAX);
     out[n++] = int_text("9223372036854775808");
-    out[n++] = B("I", INT64_MIN);
+    out[n++] = TH_OBJ("I", INT64_MIN);
     out[n++] = int_text("-9223372036854775809");
     out[n++] = int_text("18446744073709551616");
     out[n++] = power_1000(false);
     out[n++] = power_1000(true);
-    out[n++] = B("d", 1.5);
-    out[n++] = B("d", -0.0);
-    out[n++] = B("d", INFINITY);
-    out[n++] = B("d", -INFINITY);
-    out[n++] = B("d", NAN);
-    out[n++] = B("d", 1e-300);
-    out[n++] = B("s", "");
-    out[n++] = B("s", "h\xc3\xa9llo");
-    out[n++] = B("s", "\xf0\x9f\x98\x80 non-BMP \xf0\x9d\x84\x9e");
+    out[n++] = TH_OBJ("d", 1.5);
+    out[n++] = TH_OBJ("d", -0.0);
+    out[n++] = TH_OBJ("d", INFINITY);
+    out[n++] = TH_OBJ("d", -INFINITY);
+    out[n++] = TH_OBJ("d", NAN);
+    out[n++] = TH_OBJ("d", 1e-300);
+    out[n++] = TH_OBJ("s", "");
+    out[n++] = TH_OBJ("s", "h\xc3\xa9llo");
+    out[n++] = TH_OBJ("s", "\xf0\x9f\x98\x80 non-BMP \xf0\x9d\x84\x9e");
     out[n++] = filled(MPROC_OBJ_STR, 'x', 100000);
-    out[n++] = B("y", "", (size_t)0);
+    out[n++] = TH_OBJ("y", "", (size_t)0);
     out[n++] = every_byte();
     out[n++] = filled(MPROC_OBJ_BYTES, 0, 100000);
-    out[n++] = B("n");
-    out[n++] = B("b", 1);
-    out[n++] = B("b", 0);
-    out[n++] = B("[]");
-    out[n++] = B("()");
-    out[n++] = B("{}");
-    out[n++] = set_from(false, B("[]"));
-    out[n++] = set_from(true, B("[]"));
-    out[n++] = B("[i [i [i [i]]]]", 1, 2, 3, 4);
-    out[n++] = B("(i (i i) [i])", 1, 2, 3, 4);
-    out[n++] = B("{s:{s:{s:n}}}", "a", "b", "c");
+    out[n++] = TH_OBJ("n");
+    out[n++] = TH_OBJ("b", 1);
+    out[n++] = TH_OBJ("b", 0);
+    out[n++] = TH_OBJ("[]");
+    out[n++] = TH_OBJ("()");
+    out[n++] = TH_OBJ("{}");
+    out[n++] = set_from(false, TH_OBJ("[]"));
+    out[n++] = set_from(true, TH_OBJ("[]"));
+    out[n++] = TH_OBJ("[i [i [i [i]]]]", 1, 2, 3, 4);
+    out[n++] = TH_OBJ("(i (i i) [i])", 1, 2, 3, 4);
+    out[n++] = TH_OBJ("{s:{s:{s:n}}}", "a", "b", "c");
     out[n++] = keyed_dict();
     shared_at = n;
     out[n++] = shared_list();
-    out[n++] = set_from(false, B("[i i i]", 1, 2, 3));
-    out[n++] = set_from(true, B("[s s]", "x", "y"));
+    out[n++] = set_from(false, TH_OBJ("[i i i]", 1, 2, 3));
+    out[n++] = set_from(true, TH_OBJ("[s s]", "x", "y"));
     out[n++] = range_list(3000);
     out[n++] = numbered_dict(1500);
     return n;

@@ -19,28 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Segments are created from the test process: its watcher (and the
- * descriptor it keeps) exists before the baseline. */
-static void
-shm_begin(void)
-{
-    mproc_shm *s = NULL;
-
-    cr_assert_eq(mproc_shm_new(&s, NULL, true, 1, NULL), 0);
-    cr_assert_eq(mproc_shm_unlink(s), 0);
-    mproc_shm_free(s);
-    th_begin();
-}
-
-TestSuite(interop_shm, .init = shm_begin, .fini = th_end, .timeout = 60);
-
-#define B(...)                                                                 \
-    ({                                                                         \
-        mproc_obj *b_ = NULL;                                                  \
-        cr_assert_eq(mproc_obj_build(&b_, __VA_ARGS__), 0, "%s",               \
-                     #__VA_ARGS__);                                            \
-        b_;                                                                    \
-    })
+TestSuite(interop_shm, .init = th_begin_shm, .fini = th_end, .timeout = 60);
 
 static bool
 shm_exists(const char *name)
@@ -118,15 +97,15 @@ mproc_attaches_to_pythons_segment(const char *version)
 static mproc_obj *
 mproc_items(void)
 {
-    return B("[i d b n s y s I b s]", 42, 2.5, 1, "h\xc3\xa9llo", "by\0tes",
-             (size_t)6, "", INT64_MIN, 0, SEVEN_E_ACUTE);
+    return TH_OBJ("[i d b n s y s I b s]", 42, 2.5, 1, "h\xc3\xa9llo",
+                  "by\0tes", (size_t)6, "", INT64_MIN, 0, SEVEN_E_ACUTE);
 }
 
 static mproc_obj *
 after_python_writes(void)
 {
-    return B("[d s y i n y s b s s]", 7.5, "8 bytes!", "xy", (size_t)2, 12345,
-             "by\0tes", (size_t)6, "", 1, "f", SEVEN_E_ACUTE);
+    return TH_OBJ("[d s y i n y s b s s]", 7.5, "8 bytes!", "xy", (size_t)2,
+                  12345, "by\0tes", (size_t)6, "", 1, "f", SEVEN_E_ACUTE);
 }
 
 /* Each item of l equals the same item of want, with its type. */
@@ -175,8 +154,8 @@ static void
 mproc_rewrites_pythons_list(const char *version)
 {
     char python[PATH_MAX], name[MPROC_SHM_NAME_MAX + 1], out[512];
-    mproc_obj *want = B("[i d b n s y s]", 1, -2.5, 0, "pyth\xc3\xb6n", "\0\1",
-                        (size_t)2, "xxxxxxxxxxxxxxxxxxxx");
+    mproc_obj *want = TH_OBJ("[i d b n s y s]", 1, -2.5, 0, "pyth\xc3\xb6n",
+                             "\0\1", (size_t)2, "xxxxxxxxxxxxxxxxxxxx");
     mproc_obj *v;
     mproc_shlist *l = NULL;
     struct peer peer;
@@ -191,7 +170,7 @@ mproc_rewrites_pythons_list(const char *version)
     /* shm_peer.py's MPROC_WRITES; a str one byte past a slot fails. */
     cr_assert_eq(mproc_shlist_set_str(l, 0, "c", 1), 0);
     cr_assert_eq(mproc_shlist_set_float(l, 2, 3.25), 0);
-    v = B("y", "\xff", (size_t)1);
+    v = TH_OBJ("y", "\xff", (size_t)1);
     cr_assert_eq(mproc_shlist_set(l, 3, v), 0);
     mproc_obj_free(v);
     cr_assert_eq(mproc_shlist_set_str(l, 6, "yyyyyyyyyyyyyyyyyyyyyyyyy", 25),
