@@ -31,6 +31,7 @@
 
 #include "context.h"
 #include "log.h"
+#include "shm/shm.h"
 #include "sys/sys.h"
 
 enum kind {
@@ -920,5 +921,6 @@ mproc__process_run_child(const struct mproc__child_spec *spec, int parent_pidfd)
     exit_children();
     mproc__log(MPROC_LOG_INFO, "process exiting with exitcode %d", code);
     flush_std_streams();
+    mproc__arena_exit();
     _exit(code);
 }

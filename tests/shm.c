@@ -1530,6 +1530,40 @@ Test(sharedctypes, a_forked_child_uses_and_frees_its_inherited_handle)
     mproc_array_free(inherited);
 }
 
+static mproc_value *kept, *dropped;
+
+/* Touch both inherited Values and end without freeing either. */
+static int
+exit_without_freeing(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    return mproc_value_add(kept, 1, NULL) == 0 &&
+                   mproc_value_add(dropped, 1, NULL) == 0
+               ? 0
+               : 1;
+}
+
+Test(sharedctypes, a_child_ending_with_inherited_handles_leaves_no_reference)
+{
+    mproc_value *again = (mproc_value *)1;
+    mproc_token t;
+
+    cr_assert_eq(mproc_value_new(&kept, MPROC_CTYPE_INT, NULL), 0);
+    cr_assert_eq(mproc_value_new(&dropped, MPROC_CTYPE_INT, NULL), 0);
+    cr_assert_eq(mproc_value_token(dropped, &t), 0);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(th_run(exit_without_freeing, NULL, 0, NULL), 0);
+    cr_assert_eq(*(int *)mproc_value_get_obj(dropped), 3);
+    /* The parent's handle was the last reference: the Value is gone (its
+     * token opens nothing) though the children never freed their copies.
+     * `kept` keeps the memory mapped, so the token is judged. */
+    mproc_value_free(dropped);
+    cr_assert_eq(mproc_value_from_token(&again, &t), MPROC_EINVAL);
+    cr_assert_null(again);
+    mproc_value_free(kept);
+}
+
 /* ---- Array --------------------------------------------------------------- */
 
 Test(sharedctypes, array_copies_ranges_in_and_out)

@@ -489,6 +489,31 @@ mproc__arena_unref(void *mem)
     pthread_mutex_unlock(&arena.mu);
 }
 
+void
+mproc__arena_exit(void)
+{
+    pthread_mutex_lock(&arena.mu);
+    if (arena.used == 0 || mproc__thread_count() != 1) {
+        pthread_mutex_unlock(&arena.mu);
+        return;
+    }
+    for (size_t i = 0; i < arena.cap; i++) {
+        struct entry *e = &arena.table[i];
+        struct block *b;
+
+        if (e->key == 0)
+            continue;
+        b = block_of((const void *)e->key);
+        if (atomic_fetch_sub_explicit(&b->refs, (uint32_t)e->count,
+                                      memory_order_acq_rel) ==
+            (uint32_t)e->count)
+            block_free(seg_of(b, sizeof(*b)), b);
+        *e = (struct entry){ 0, 0 };
+    }
+    arena.used = 0;
+    pthread_mutex_unlock(&arena.mu);
+}
+
 int
 mproc__arena_token(const void *mem, uint32_t kind, mproc_token *out)
 {

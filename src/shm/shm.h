@@ -55,6 +55,12 @@ int mproc__arena_alloc(size_t size, size_t align, void **mem);
 void mproc__arena_ref(void *mem);
 /* One reference less; the block is freed at 0. NULL does nothing. */
 void mproc__arena_unref(void *mem);
+/* A child process's last act: drop every reference this process holds,
+ * freeing the blocks no other process holds, so the handles a forked
+ * child inherited and never freed do not keep their objects alive. Done
+ * only when the process runs a single thread (another could still be
+ * using a handle); every handle of the process is dangling afterwards. */
+void mproc__arena_exit(void);
 /* The block as a token of `kind`: 0, or MPROC_EINVAL when mem or out is
  * NULL or mem is not an arena block. */
 int mproc__arena_token(const void *mem, uint32_t kind, mproc_token *out);

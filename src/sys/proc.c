@@ -16,6 +16,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,4 +184,15 @@ mproc__cpu_count(void)
             break;
     }
     return 1;
+}
+
+int
+mproc__thread_count(void)
+{
+    struct stat st;
+
+    /* The task directory links one entry per thread, beside . and .. */
+    if (stat("/proc/self/task", &st) < 0)
+        return -errno;
+    return st.st_nlink > 2 ? (int)(st.st_nlink - 2) : 1;
 }

@@ -141,6 +141,8 @@ int mproc__fork_detached(void);
 int mproc__random_bytes(void *buf, size_t n);
 /* The CPUs this process may run on (affinity), at least 1. */
 int mproc__cpu_count(void);
+/* The threads this process runs now (1 when alone), or -errno. */
+int mproc__thread_count(void);
 
 /* ---- sig.c: signals -------------------------------------------------------
  */
