@@ -306,27 +306,76 @@ Test(shm, a_fork_childs_segment_lives_as_long_as_the_tree)
 }
 
 static void
-exec_childs_segment_ends_with_it(enum mproc_start_method method)
+exec_childs_segment_outlives_it(enum mproc_start_method method)
 {
     char name[64];
+    mproc_shm *s = NULL;
 
     unique_name(name, sizeof(name));
     cr_assert_eq(th_run(create_and_leave, name, strlen(name),
                         &(mproc_process_opts){ .start_method = method }),
                  0);
-    /* The child had a watcher of its own, which reaps once it is gone. */
+    /* The child's own watcher waits for its parent, this process, too. */
+    cr_assert(shm_exists(name));
+    cr_assert_eq(mproc_shm_new(&s, name, false, 0, NULL), 0);
+    destroy(s);
+}
+
+Test(shm, a_spawn_childs_segment_outlives_it_while_its_parent_lives)
+{
+    exec_childs_segment_outlives_it(MPROC_START_SPAWN);
+}
+
+Test(shm, a_forkserver_childs_segment_outlives_it_while_its_parent_lives)
+{
+    exec_childs_segment_outlives_it(MPROC_START_FORKSERVER);
+}
+
+/* In a raw child: start an exec'd child that creates `name` and leaves it,
+ * then end. */
+static int
+parent_of_creator(const char *name, enum mproc_start_method method)
+{
+    mproc_process *p = NULL;
+    int rc = mproc_process_new(&p, create_and_leave, name, strlen(name),
+                               &(mproc_process_opts){ .start_method = method });
+
+    if (rc == 0)
+        rc = mproc_process_start(p);
+    if (rc == 0)
+        rc = mproc_process_join(p, MPROC_FOREVER);
+    if (rc == 0)
+        rc = mproc_process_exitcode(p);
+    mproc_process_free(p);
+    return rc == 0 ? 0 : 1;
+}
+
+static void
+exec_childs_segment_goes_with_its_parent(enum mproc_start_method method)
+{
+    char name[64];
+    int status;
+    pid_t pid;
+
+    unique_name(name, sizeof(name));
+    pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0)
+        _exit(parent_of_creator(name, method));
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     cr_assert(wait_until_not(shm_exists, name, 10.0),
-              "%s outlived the exec'd child that made it", name);
+              "%s outlived the exec'd child that made it and its parent", name);
 }
 
-Test(shm, a_spawn_childs_segment_is_removed_when_it_ends)
+Test(shm, a_spawn_childs_segment_goes_when_its_parent_has_gone_too)
 {
-    exec_childs_segment_ends_with_it(MPROC_START_SPAWN);
+    exec_childs_segment_goes_with_its_parent(MPROC_START_SPAWN);
 }
 
-Test(shm, a_forkserver_childs_segment_is_removed_when_it_ends)
+Test(shm, a_forkserver_childs_segment_goes_when_its_parent_has_gone_too)
 {
-    exec_childs_segment_ends_with_it(MPROC_START_FORKSERVER);
+    exec_childs_segment_goes_with_its_parent(MPROC_START_FORKSERVER);
 }
 
 /* ---- ShareableList ------------------------------------------------------ */

@@ -18,9 +18,12 @@
  * watcher unlinks the segments the tree created and did not unlink, and
  * exits. The tree is this process and its forked children: they inherit
  * the watcher. A spawn or forkserver child is exec'd afresh: a segment it
- * creates has a watcher of its own and is removed when that child and its
- * forked children have ended (create it in the parent, or with .keep, to
- * let it outlive the child). A segment created with .keep is never
+ * creates has a watcher of its own, which also waits for the child's
+ * parent, so the segment outlives the child (as with Python's resource
+ * tracker, shared by the whole program) and is removed once the child, its
+ * forked children and its parent have ended. A forked child that creates
+ * the first segment of its tree starts a watcher that waits for its
+ * parent in the same way. A segment created with .keep is never
  * removed by mproc. The watcher is a process of its own (named
  * "mproc-shm-reap"), not a child of this one, and ignores SIGINT, SIGTERM
  * and SIGHUP, as Python's resource tracker does.

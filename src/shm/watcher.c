@@ -12,8 +12,12 @@
  * watcher.h). When the last holder of the tree's end is gone, however it
  * ended, the watcher reads EOF, unlinks every name still registered and
  * exits. Exec'd children (spawn, forkserver children, subprocesses) do not
- * inherit the end: a segment one of them creates gets a watcher of its own,
- * which reaps it once that child and its own forked children are gone.
+ * inherit the end: a segment one of them creates gets a watcher of its own.
+ * A watcher started by a process that mproc started (any start method)
+ * also holds its parent's pidfd, its anchor, and reaps only once the
+ * parent has ended too: so a segment a child creates and leaves for its
+ * parent outlives the child, as with Python's resource tracker, which the
+ * whole program shares.
  * The first create waits for the watcher's "ready" byte, so once it
  * returns the watcher is whole: out of the group, its other descriptors
  * closed, deaf to SIGINT/SIGTERM/SIGHUP.
@@ -29,6 +33,7 @@
 #include "shm/watcher.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,6 +43,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "mproc/process.h"
 #include "sys/sys.h"
 
 /* The longest name: a file name in /dev/shm. */
@@ -144,15 +150,29 @@ unlink_all(const struct table *t)
     }
 }
 
-/* The watcher's whole life: read messages until EOF, then reap. */
+/* Wait for the anchor process (a pidfd, readable once it has ended). */
+static void
+wait_anchor(int anchor)
+{
+    struct pollfd p = { .fd = anchor, .events = POLLIN };
+
+    while (poll(&p, 1, -1) < 0 && errno == EINTR)
+        ;
+}
+
+/* The watcher's whole life: read messages until EOF, wait for the anchor
+ * (-1: none), then reap. */
 static _Noreturn void
-watch(int fd)
+watch(int fd, int anchor)
 {
     struct table t = { 0 };
     char msg[1 + NAME_MAX_LEN + 1];
 
+    /* Keep fd and the anchor (moved next to it), nothing else. */
+    if (anchor >= 0 && mproc__dup_to(anchor, fd + 1, true) < 0)
+        _exit(1);
     (void)close_range(0, (unsigned)fd - 1, 0);
-    mproc__close_from(fd + 1);
+    mproc__close_from(anchor >= 0 ? fd + 2 : fd + 1);
     (void)chdir("/");
     (void)prctl(PR_SET_NAME, "mproc-shm-reap");
     /* As Python's resource tracker: a Ctrl-C or a polite kill meant for
@@ -176,6 +196,8 @@ watch(int fd)
             continue;
         apply(&t, msg[0], msg + 1, (size_t)n - 1);
     }
+    if (anchor >= 0)
+        wait_anchor(fd + 1);
     unlink_all(&t);
     _exit(0);
 }
@@ -200,6 +222,16 @@ install(void)
     mproc__atfork(fork_prepare, fork_release, fork_release);
 }
 
+/* The pidfd of the process that started this one through mproc, or -1
+ * (the main process: its parent is not part of the program). */
+static int
+anchor(void)
+{
+    mproc_process *parent = mproc_parent_process();
+
+    return parent != NULL ? mproc_process_sentinel(parent) : -1;
+}
+
 /* Start a watcher and make it this tree's. Called with mu held. */
 static int
 start(void)
@@ -212,7 +244,7 @@ start(void)
         return rc;
     rc = mproc__fork_detached();
     if (rc == 0)
-        watch(fds[0]);
+        watch(fds[0], anchor());
     mproc__close(&fds[0]);
     if (rc > 0) {
         char ready;
