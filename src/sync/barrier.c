@@ -24,7 +24,7 @@
  * the places of `arrived` in use < parties; broken implies count == 0.
  * System calls per operation: a wait that is not last, one FUTEX_WAIT per
  * sleep; the last, one kill(pid, 0) per other process in the round and one
- * FUTEX_WAKE; plus an uncontended mutex each.
+ * FUTEX_WAKE, after the mutex is released; plus an uncontended mutex each.
  */
 #include "sync/sync.h"
 
@@ -78,7 +78,9 @@ set_broken(struct barrier_shared *sh, uint32_t broken)
     __atomic_store_n(&sh->broken, broken, __ATOMIC_RELAXED);
 }
 
-/* Caller holds mu: end the current round, released or broken. */
+/* Caller holds mu: end the current round, released or broken. The
+ * waiters are woken by wake_all, after the mutex is released: woken on
+ * this CPU, one would otherwise run at once only to find the mutex held. */
 static void
 end_round(struct barrier_shared *sh, bool broken)
 {
@@ -93,6 +95,12 @@ end_round(struct barrier_shared *sh, bool broken)
     memset(sh->arrived, 0, sh->parties * sizeof(sh->arrived[0]));
     set_count(sh, 0);
     atomic_store_explicit(&sh->round, r + 1, memory_order_release);
+}
+
+/* Wake every waiter of a round that ended (one system call). */
+static void
+wake_all(struct barrier_shared *sh)
+{
     mproc__futex_wake(&sh->round, INT_MAX);
 }
 
@@ -110,6 +118,7 @@ lock_mu(struct barrier_shared *sh)
     if (n == sh->parties) {
         set_broken(sh, 1);
         end_round(sh, true);
+        wake_all(sh); /* rare: under the mutex */
     }
 }
 
@@ -237,6 +246,7 @@ await_round(struct barrier_shared *sh, uint32_t r,
                 end_round(sh, true);
             }
             unlock_mu(sh);
+            wake_all(sh);
             break;
         }
         rc = mproc__futex_wait(&sh->round, r,
@@ -289,6 +299,7 @@ mproc_barrier_wait(mproc_barrier *b, double timeout, int *index)
             set_broken(sh, 1);
         end_round(sh, rc < 0);
         unlock_mu(sh);
+        wake_all(sh);
     }
     if (rc == 0 && index != NULL)
         *index = (int)i;
@@ -305,6 +316,7 @@ mproc_barrier_reset(mproc_barrier *b)
         end_round(b->sh, true);
     set_broken(b->sh, 0);
     unlock_mu(b->sh);
+    wake_all(b->sh);
     return 0;
 }
 
@@ -318,6 +330,7 @@ mproc_barrier_abort(mproc_barrier *b)
     if (b->sh->count > 0)
         end_round(b->sh, true);
     unlock_mu(b->sh);
+    wake_all(b->sh);
     return 0;
 }
 
