@@ -21,8 +21,10 @@
  *   event_pingpong             one round trip between two processes over
  *                              two Events: set the other's, wait for ours,
  *                              clear it
- *     limit_futex_pingpong     the same protocol over two raw futex words
- *                              (a store and FUTEX_WAKE; FUTEX_WAIT while 0)
+ *     limit_futex_pingpong     the same protocol over two raw futex words,
+ *                              each a raw event: a wait marks the word and
+ *                              FUTEX_WAITs while it is not set; a set
+ *                              exchanges it and FUTEX_WAKEs a marked word
  *   barrier_2party_per_s       passes per second of a 2-party Barrier that
  *                              two processes wait on in a loop
  *   shm_create_attach_close_unlink  a 4 KiB named segment: create, attach
@@ -276,18 +278,26 @@ event_echo(void *arg)
     }
 }
 
+/* The raw event: 0 clear, 1 set, 2 clear with a sleeper. A wait marks
+ * itself before sleeping and a set wakes only a marked word: the protocol
+ * any futex event needs, with no library around it. */
 static void
 futex_wait(_Atomic uint32_t *w)
 {
-    while (atomic_load(w) == 0)
-        syscall(SYS_futex, w, FUTEX_WAIT, 0, NULL, NULL, 0);
+    uint32_t v;
+
+    while ((v = atomic_load(w)) != 1) {
+        if (v == 0 && !atomic_compare_exchange_strong(w, &v, 2))
+            continue;
+        syscall(SYS_futex, w, FUTEX_WAIT, 2, NULL, NULL, 0);
+    }
 }
 
 static void
 futex_set(_Atomic uint32_t *w)
 {
-    atomic_store(w, 1);
-    syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+    if (atomic_exchange(w, 1) == 2)
+        syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
 }
 
 static void
