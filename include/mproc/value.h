@@ -18,7 +18,11 @@
  * mproc_obj_free() cannot release them, and the pickle decoder refuses
  * recursive objects. A list or dict directly inside itself is refused.
  * Freeing never recurses, so any depth of nesting frees; repr, ==, hash
- * and copy follow at most 10,000 levels.
+ * and copy follow at most 10,000 levels. As in CPython, None, True, False
+ * and the ints from -5 to 256 are single objects that live for good
+ * (freeing them does nothing), and the memory of freed small objects is
+ * kept per thread for reuse (up to 1 MiB a thread, given back when the
+ * thread ends).
  *
  * Semantics are Python's: 1 == 1.0 == True, as dict keys too; dicts keep
  * insertion order; only hashable objects (None, bool, int, float, str,
