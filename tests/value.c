@@ -1326,3 +1326,48 @@ Test(value, reference_counts_survive_two_threads_at_once)
     /* Still alive with the one reference the test holds. */
     assert_repr(o, "['shared', 1]");
 }
+
+/* ---- small ints ---------------------------------------------------------- */
+
+/* Every int from -5 to 256 (kept as single objects) and its neighbours
+ * hold their value: 0 when all do. */
+static int
+small_ints_hold_their_values(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    for (int64_t v = -10; v <= 300; v++) {
+        mproc_obj *o = NULL;
+        int64_t got = v + 1;
+
+        if (mproc_obj_int(&o, v) != 0 || mproc_obj_type(o) != MPROC_OBJ_INT ||
+            mproc_obj_int_value(o, &got) != 0 || got != v)
+            return 1;
+        mproc_obj_free(o);
+    }
+    return 0;
+}
+
+Test(value, small_ints_hold_their_values_here_and_in_children)
+{
+    static const enum mproc_start_method methods[] = { MPROC_START_FORK,
+                                                       MPROC_START_SPAWN,
+                                                       MPROC_START_FORKSERVER };
+    mproc_obj *a = NULL, *b = NULL;
+
+    cr_assert_eq(small_ints_hold_their_values(NULL, 0), 0);
+    /* The same object each time, as in CPython, and freeing it is
+     * harmless. */
+    cr_assert_eq(mproc_obj_int(&a, 256), 0);
+    cr_assert_eq(mproc_obj_int(&b, 256), 0);
+    cr_assert_eq(a, b);
+    mproc_obj_free(a);
+    mproc_obj_free(b);
+    /* A spawn child runs before any constructor of the library could
+     * have filled a table. */
+    for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
+        cr_assert_eq(
+            th_run(small_ints_hold_their_values, NULL, 0,
+                   &(mproc_process_opts){ .start_method = methods[m] }),
+            0, "method %d", (int)methods[m]);
+}

@@ -328,23 +328,29 @@ mproc_obj_bool(mproc_obj **out, bool v)
     return 0;
 }
 
-/* The ints from -5 to 256, made once and immortal, as CPython keeps them:
- * the most common values cost no allocation. */
+/* The ints from -5 to 256, immortal, as CPython keeps them: the most
+ * common values cost no allocation. Initialized statically, not by a
+ * constructor: a spawn child runs its target from the bootstrap's
+ * constructor, which may come first. */
 #define SMALL_INT_MIN (-5)
 #define SMALL_INT_MAX 256
-static mproc_obj small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1];
-
-__attribute__((constructor)) static void
-small_ints_init(void)
-{
-    for (int64_t v = SMALL_INT_MIN; v <= SMALL_INT_MAX; v++) {
-        mproc_obj *o = &small_ints[v - SMALL_INT_MIN];
-
-        o->type = MPROC_OBJ_INT;
-        o->immortal = true;
-        o->u.integer.small = v;
+#define SMALL(v)                                                               \
+    {                                                                          \
+        .type = MPROC_OBJ_INT, .immortal = true, .u.integer.small = (v)        \
     }
-}
+#define SMALL4(v) SMALL(v), SMALL((v) + 1), SMALL((v) + 2), SMALL((v) + 3)
+#define SMALL16(v) SMALL4(v), SMALL4((v) + 4), SMALL4((v) + 8), SMALL4((v) + 12)
+#define SMALL64(v)                                                             \
+    SMALL16(v), SMALL16((v) + 16), SMALL16((v) + 32), SMALL16((v) + 48)
+#define SMALL256(v)                                                            \
+    SMALL64(v), SMALL64((v) + 64), SMALL64((v) + 128), SMALL64((v) + 192)
+static mproc_obj small_ints[SMALL_INT_MAX - SMALL_INT_MIN + 1] = {
+    SMALL256(SMALL_INT_MIN),
+    SMALL4(SMALL_INT_MIN + 256),
+    SMALL(255),
+    SMALL(256),
+};
+_Static_assert(SMALL_INT_MIN + 256 + 4 == 255, "the table ends at 256");
 
 int
 mproc_obj_int(mproc_obj **out, int64_t v)
