@@ -79,34 +79,6 @@ die(const char *what, int rc)
     exit(1);
 }
 
-/* Fork a child running fn(arg), ending with _exit. */
-static pid_t
-spawn_child(void (*fn)(void *), void *arg)
-{
-    pid_t pid;
-
-    fflush(stdout);
-    pid = fork();
-    if (pid < 0)
-        die("fork", -errno);
-    if (pid == 0) {
-        fn(arg);
-        _exit(0);
-    }
-    return pid;
-}
-
-static void
-reap(pid_t pid)
-{
-    int status;
-
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        die("child", MPROC_ECRASHED);
-}
-
 /* ---- lock_pair_per_s ----------------------------------------------------- */
 
 static double
@@ -223,12 +195,12 @@ count_sample(enum counter_kind kind)
     c.go = go[0];
     sh->counter = 0;
     for (int k = 0; k < 2; k++)
-        kids[k] = spawn_child(count, &c);
+        kids[k] = bench_fork(count, &c);
     t0 = bench_now_us();
     if (write(go[1], "gg", 2) != 2)
         die("write", -errno);
     for (int k = 0; k < 2; k++)
-        reap(kids[k]);
+        bench_reap(kids[k]);
     us = bench_now_us() - t0;
     total = kind == LOCKED_VALUE || kind == ATOMIC_VALUE
                 ? *(long *)mproc_value_get_obj(c.v)
@@ -328,7 +300,7 @@ row_event_pingpong(int iters)
         if (rc < 0)
             die("event", rc);
     }
-    kid = spawn_child(event_echo, (void *)(intptr_t)n);
+    kid = bench_fork(event_echo, (void *)(intptr_t)n);
     for (long i = 0; i < n; i++) {
         double t0 = bench_now_us();
 
@@ -338,8 +310,8 @@ row_event_pingpong(int iters)
         if (i >= PINGS_WARMUP)
             mine[i - PINGS_WARMUP] = bench_now_us() - t0;
     }
-    reap(kid);
-    kid = spawn_child(futex_echo, (void *)(intptr_t)n);
+    bench_reap(kid);
+    kid = bench_fork(futex_echo, (void *)(intptr_t)n);
     for (long i = 0; i < n; i++) {
         double t0 = bench_now_us();
 
@@ -349,7 +321,7 @@ row_event_pingpong(int iters)
         if (i >= PINGS_WARMUP)
             limit[i - PINGS_WARMUP] = bench_now_us() - t0;
     }
-    reap(kid);
+    bench_reap(kid);
     printf("event_pingpong %.1f limit_futex_pingpong %.1f\n",
            bench_median(mine, (size_t)iters),
            bench_median(limit, (size_t)iters));
@@ -384,7 +356,7 @@ row_barrier(int iters)
 
     if (rc < 0 || mine == NULL)
         die("barrier", rc < 0 ? rc : MPROC_ENOMEM);
-    kid = spawn_child(barrier_party, (void *)(intptr_t)n);
+    kid = bench_fork(barrier_party, (void *)(intptr_t)n);
     for (int s = -WARMUP; s < iters; s++) {
         double t0 = bench_now_us();
 
@@ -396,7 +368,7 @@ row_barrier(int iters)
         if (s >= 0)
             mine[s] = PASSES / ((bench_now_us() - t0) / 1e6);
     }
-    reap(kid);
+    bench_reap(kid);
     printf("barrier_2party_per_s %.1f\n", bench_median(mine, (size_t)iters));
     mproc_barrier_free(bar);
     free(mine);

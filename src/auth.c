@@ -232,24 +232,13 @@ verify(const void *key, size_t key_len, const unsigned char *msg, size_t len,
     return 0;
 }
 
-/* The time left before dl, as one receive's timeout. */
-static double
-seconds_left(const struct mproc__deadline *dl)
-{
-    int64_t left;
-
-    if (dl->forever)
-        return MPROC_FOREVER;
-    left = dl->at_ns - mproc__now_ns();
-    return left > 0 ? (double)left / 1e9 : 0;
-}
-
 /* Receive one handshake message. One over the limit (the connection layer
  * then closes the connection) is a failed handshake. */
 static int
 recv_message(mproc_conn *c, mproc_buf *out, const struct mproc__deadline *dl)
 {
-    int rc = mproc_conn_recv_bytes(c, out, MAX_MESSAGE, seconds_left(dl));
+    int rc = mproc_conn_recv_bytes(c, out, MAX_MESSAGE,
+                                   mproc__deadline_seconds_left(dl));
 
     return rc == MPROC_ETOOBIG ? MPROC_EAUTH : rc;
 }

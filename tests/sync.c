@@ -61,20 +61,13 @@ arg_job(const void *arg, size_t len)
 static mproc_process *
 start(mproc_target target, const struct job *j, enum mproc_start_method m)
 {
-    /* Daemons: a test that fails leaves no child waiting behind it. */
-    return th_start(target, j, sizeof(*j),
-                    &(mproc_process_opts){ .start_method = m, .daemon = true });
+    return th_start_daemon(target, j, sizeof(*j), m);
 }
 
 static int
 join(mproc_process *p)
 {
-    int code;
-
-    cr_assert_eq(mproc_process_join(p, 30), 0);
-    code = mproc_process_exitcode(p);
-    mproc_process_free(p);
-    return code;
+    return th_join(p, 30);
 }
 
 static void

@@ -3,10 +3,13 @@
  */
 #include "harness.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 double
 bench_now_us(void)
@@ -15,6 +18,37 @@ bench_now_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+int
+bench_fork(void (*fn)(void *), void *arg)
+{
+    pid_t pid;
+
+    fflush(stdout); /* the child must not inherit buffered lines */
+    pid = fork();
+    if (pid < 0) {
+        perror("bench: fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        fn(arg);
+        _exit(0);
+    }
+    return (int)pid;
+}
+
+void
+bench_reap(int pid)
+{
+    int status = 0;
+
+    while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "bench: a child failed (status %#x)\n", status);
+        exit(1);
+    }
 }
 
 static int

@@ -11,6 +11,14 @@
 /* Microseconds on the monotonic clock. */
 double bench_now_us(void);
 
+/* Fork a child that runs fn(arg) and ends with _exit(0); exits the
+ * program when fork fails. Returns the child's pid. */
+int bench_fork(void (*fn)(void *), void *arg);
+
+/* Reap a child of bench_fork; exits the program unless it ended with
+ * status 0. */
+void bench_reap(int pid);
+
 /* The median of n samples (sorts them). */
 double bench_median(double *v, size_t n);
 

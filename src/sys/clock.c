@@ -50,3 +50,14 @@ mproc__deadline_passed(const struct mproc__deadline *dl)
 {
     return !dl->forever && mproc__now_ns() >= dl->at_ns;
 }
+
+double
+mproc__deadline_seconds_left(const struct mproc__deadline *dl)
+{
+    int64_t left;
+
+    if (dl->forever)
+        return MPROC_FOREVER;
+    left = dl->at_ns - mproc__now_ns();
+    return left > 0 ? (double)left / 1e9 : 0;
+}

@@ -42,6 +42,9 @@ int mproc__deadline_init(struct mproc__deadline *dl, double timeout);
 /* Milliseconds left, rounded up, for poll(): -1 when forever, 0 when past. */
 int mproc__deadline_ms_left(const struct mproc__deadline *dl);
 bool mproc__deadline_passed(const struct mproc__deadline *dl);
+/* The time left as a public timeout, to hand a deadline on to a call that
+ * takes one: MPROC_FOREVER when forever, 0 when past. */
+double mproc__deadline_seconds_left(const struct mproc__deadline *dl);
 
 /* ---- fd.c: descriptors, all close-on-exec ---------------------------------
  */

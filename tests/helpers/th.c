@@ -247,6 +247,25 @@ th_start(mproc_target target, const void *arg, size_t len,
     return p;
 }
 
+mproc_process *
+th_start_daemon(mproc_target target, const void *arg, size_t len,
+                enum mproc_start_method m)
+{
+    return th_start(target, arg, len,
+                    &(mproc_process_opts){ .start_method = m, .daemon = true });
+}
+
+int
+th_join(mproc_process *p, double timeout)
+{
+    int code;
+
+    cr_assert_eq(mproc_process_join(p, timeout), 0);
+    code = mproc_process_exitcode(p);
+    mproc_process_free(p);
+    return code;
+}
+
 int
 th_run(mproc_target target, const void *arg, size_t len,
        const mproc_process_opts *opts)

@@ -76,6 +76,12 @@ int th_return_zero(const void *arg, size_t len);
 /* Start a process (must succeed) and return it. */
 mproc_process *th_start(mproc_target target, const void *arg, size_t len,
                         const mproc_process_opts *opts);
+/* Start a daemon process (must succeed): a test that fails leaves no child
+ * waiting behind it. */
+mproc_process *th_start_daemon(mproc_target target, const void *arg, size_t len,
+                               enum mproc_start_method m);
+/* Join within timeout seconds (must succeed), free, return the exit code. */
+int th_join(mproc_process *p, double timeout);
 /* Start, join forever, return the exit code, free. */
 int th_run(mproc_target target, const void *arg, size_t len,
            const mproc_process_opts *opts);
