@@ -12,6 +12,7 @@
 #include "mproc/listener.h"
 #include "mproc/log.h"
 #include "mproc/process.h"
+#include "mproc/queue.h"
 #include "mproc/shm.h"
 #include "mproc/sync.h"
 #include "mproc/value.h"
