@@ -181,7 +181,10 @@ side_trylock(uint64_t *w)
 static void
 side_unlock(uint64_t *w)
 {
-    mproc__ow_released(w, __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST));
+    uint64_t held = __atomic_exchange_n(w, 0, __ATOMIC_SEQ_CST);
+
+    if (held & MPROC__OW_WAITERS)
+        mproc__ow_released(w, held);
 }
 
 /* off + n within the ring (off < cap, n <= cap). */
@@ -194,13 +197,26 @@ advance(const mproc_queue *q, uint64_t off, uint64_t n)
 
 /* Copy between the ring at offset off (< cap) and a buffer, wrapping at
  * the ring's end. */
+/* memcpy for a message: small ones in 8-byte words here, saving the call. */
+static inline void
+copy(void *dst, const void *src, uint64_t len)
+{
+    if (len >= 8 && len <= 128) {
+        for (uint64_t i = 0; i + 8 <= len; i += 8)
+            __builtin_memcpy((char *)dst + i, (const char *)src + i, 8);
+        __builtin_memcpy((char *)dst + len - 8, (const char *)src + len - 8, 8);
+    } else {
+        memcpy(dst, src, len);
+    }
+}
+
 static void
 ring_write(mproc_queue *q, uint64_t off, const void *src, uint64_t len)
 {
     uint64_t first = q->cap - off;
 
     if (len <= first) {
-        memcpy(ring(q) + off, src, len);
+        copy(ring(q) + off, src, len);
     } else {
         memcpy(ring(q) + off, src, first);
         memcpy(ring(q), (const char *)src + first, len - first);
@@ -213,7 +229,7 @@ ring_read(const mproc_queue *q, uint64_t off, void *dst, uint64_t len)
     uint64_t first = q->cap - off;
 
     if (len <= first) {
-        memcpy(dst, ring(q) + off, len);
+        copy(dst, ring(q) + off, len);
     } else {
         memcpy(dst, ring(q) + off, first);
         memcpy((char *)dst + first, ring(q), len - first);

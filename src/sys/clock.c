@@ -20,17 +20,6 @@ mproc__now_ns(void)
 }
 
 int
-mproc__deadline_init(struct mproc__deadline *dl, double timeout)
-{
-    if (isnan(timeout))
-        return MPROC_EINVAL;
-    /* Beyond ~292 years an int64 of nanoseconds overflows: call it forever. */
-    dl->forever = timeout < 0 || timeout > 9.0e9;
-    dl->at_ns = dl->forever ? 0 : mproc__now_ns() + (int64_t)(timeout * 1e9);
-    return 0;
-}
-
-int
 mproc__deadline_ms_left(const struct mproc__deadline *dl)
 {
     int64_t left;

@@ -38,7 +38,16 @@ struct mproc__deadline {
 int64_t mproc__now_ns(void);
 /* Turn a public timeout into a deadline: MPROC_EINVAL for NaN; any negative
  * value or +inf is forever. Computed once, at the entry of a blocking call. */
-int mproc__deadline_init(struct mproc__deadline *dl, double timeout);
+static inline int
+mproc__deadline_init(struct mproc__deadline *dl, double timeout)
+{
+    if (timeout != timeout) /* NaN */
+        return MPROC_EINVAL;
+    /* Beyond ~292 years an int64 of nanoseconds overflows: call it forever. */
+    dl->forever = timeout < 0 || timeout > 9.0e9;
+    dl->at_ns = dl->forever ? 0 : mproc__now_ns() + (int64_t)(timeout * 1e9);
+    return 0;
+}
 /* Milliseconds left, rounded up, for poll(): -1 when forever, 0 when past. */
 int mproc__deadline_ms_left(const struct mproc__deadline *dl);
 bool mproc__deadline_passed(const struct mproc__deadline *dl);
