@@ -33,6 +33,7 @@
  * looks at the other's position: each caches the last position it read.
  */
 #include "mproc/queue.h"
+#include "queue.h"
 
 #include <math.h>
 #include <sched.h>
@@ -78,6 +79,7 @@ struct mproc_queue {
     uint64_t maxsize;  /* messages; 0: no limit */
     uint64_t ring_off; /* from this struct to the ring, which is PAGE-aligned */
     uint32_t kind;
+    uint32_t linear; /* never back to the start early (queue.h) */
 
     /* Written rarely. */
     _Alignas(64) uint32_t closed; /* set under the put lock */
@@ -140,17 +142,19 @@ record_size(uint64_t len)
     return REC + ((len + 7) & ~(uint64_t)7);
 }
 
-/* Take a side's lock before the deadline: 0 or MPROC_ETIMEDOUT. A holder
- * that died is replaced silently: it published nothing half-done. */
-static int
-side_lock(uint64_t *w, const struct mproc__deadline *dl)
+/* Take a side's lock, however long its holder copies: as Python's queues
+ * take their internal locks, whatever the timeout (a put or get with
+ * timeout 0 must not fail because another producer or consumer, or a
+ * trim, is busy). A holder that died is replaced silently: it published
+ * nothing half-done. */
+static void
+side_lock(uint64_t *w)
 {
     uint64_t me = mproc__self_holder(), seen = 0;
-    int rc;
 
     if (__atomic_compare_exchange_n(w, &seen, me, false, __ATOMIC_ACQUIRE,
                                     __ATOMIC_RELAXED))
-        return 0;
+        return;
     /* Another producer (consumer) copies a message: a few microseconds
      * of spinning save the slow path's look at the holder's health (a
      * system call) and a sleep. */
@@ -160,11 +164,9 @@ side_lock(uint64_t *w, const struct mproc__deadline *dl)
         if (seen == 0 &&
             __atomic_compare_exchange_n(w, &seen, me, false, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
-            return 0;
+            return;
     }
-    rc = mproc__ow_acquire_slow(w, me, mproc__deadline_seconds_left(dl),
-                                (uint32_t)me);
-    return rc == MPROC_EOWNERDEAD ? 0 : rc;
+    (void)mproc__ow_acquire_slow(w, me, MPROC_FOREVER, (uint32_t)me);
 }
 
 static bool
@@ -351,7 +353,8 @@ maybe_trim(mproc_queue *q, uint64_t head)
 /* Caller holds the put lock: write the record and publish it, or
  * MPROC_EFULL (no room now; *head_out is the head that said so). */
 static int
-try_put(mproc_queue *q, const void *data, uint64_t len, uint64_t *head_out)
+try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
+        uint64_t *head_out)
 {
     uint64_t need = record_size(len), tail = q->tail, cap = q->cap;
     uint64_t off = q->tail_off_of == tail ? q->tail_off : tail % cap;
@@ -367,7 +370,7 @@ try_put(mproc_queue *q, const void *data, uint64_t len, uint64_t *head_out)
     }
     for (int fresh = 0;; fresh++) {
         /* Back to the ring's start when past the window and it fits. */
-        bool past = off >= WINDOW;
+        bool past = !q->linear && off >= WINDOW;
 
         wrap = past && tail + skip + need - head <= cap;
         /* A head read long ago may hide that the wrap fits: read it again
@@ -392,8 +395,12 @@ try_put(mproc_queue *q, const void *data, uint64_t len, uint64_t *head_out)
         off = 0;
     }
     memcpy(ring(q) + off, &r, sizeof(r));
-    if (len > 0)
-        ring_write(q, advance(q, off, REC), data, len);
+    for (uint64_t w = advance(q, off, REC); niov > 0; iov++, niov--) {
+        if (iov->iov_len == 0)
+            continue;
+        ring_write(q, w, iov->iov_base, iov->iov_len);
+        w = advance(q, w, iov->iov_len);
+    }
     if (wrap || off + need > WINDOW)
         __atomic_store_n(&q->far, at + need, __ATOMIC_RELAXED);
     if (q->kind == KIND_JOINABLE)
@@ -426,23 +433,34 @@ after_put(mproc_queue *q)
 int
 mproc_queue_put(mproc_queue *q, const void *data, size_t len, double timeout)
 {
-    struct mproc__deadline dl;
+    if (q == NULL || (data == NULL && len > 0))
+        return MPROC_EINVAL;
+    return mproc__queue_putv(q, &(struct iovec){ (void *)data, len }, 1,
+                             timeout);
+}
 
-    if (q == NULL || (data == NULL && len > 0) ||
-        mproc__deadline_init(&dl, timeout) < 0)
+int
+mproc__queue_putv(mproc_queue *q, const struct iovec *iov, int niov,
+                  double timeout)
+{
+    struct mproc__deadline dl;
+    uint64_t len = 0;
+
+    for (int i = 0; i < niov; i++)
+        len += iov[i].iov_len;
+    if (mproc__deadline_init(&dl, timeout) < 0)
         return MPROC_EINVAL;
     if (len > q->cap - REC)
         return MPROC_ETOOBIG;
     for (;;) {
         uint64_t head = 0;
-        int rc = side_lock(&q->put_lock, &dl);
+        int rc;
 
-        if (rc != 0)
-            return rc == MPROC_ETIMEDOUT ? MPROC_EFULL : rc;
+        side_lock(&q->put_lock);
         if (__atomic_load_n(&q->closed, __ATOMIC_RELAXED))
             rc = MPROC_ECLOSED;
         else
-            rc = try_put(q, data, len, &head);
+            rc = try_put(q, iov, niov, len, &head);
         side_unlock(&q->put_lock);
         if (rc == 0)
             after_put(q);
@@ -471,23 +489,31 @@ mproc_queue_put_obj(mproc_queue *q, const mproc_obj *o, double timeout)
 /* ---- get ------------------------------------------------------------------
  */
 
-/* Where a get puts the message: a new buffer (out) or the caller's. */
+/* Where a get puts the message: a new buffer (out) or the caller's; and
+ * the claim to make of it before it leaves the ring (queue.h). */
 struct dest {
     mproc_buf *out;
     void *buf;
     size_t size;
     size_t *len;
+    mproc__queue_claim claim;
+    void *claim_ctx;
 };
+
+/* try_get: the message was taken but its claim refused it. */
+#define SKIPPED 1
 
 /* Caller holds the get lock: take the first message into d, or
  * MPROC_EEMPTY (*tail_out: the tail that said so), MPROC_ETOOSHORT,
- * MPROC_ENOMEM (the message stays). */
+ * MPROC_ENOMEM (the message stays), SKIPPED (taken, refused by the
+ * claim). */
 static int
 try_get(mproc_queue *q, const struct dest *d, uint64_t *tail_out)
 {
     uint64_t head = q->head, off;
     struct rec r;
     void *dst;
+    int rc = 0;
 
     if (head == q->tail_seen) {
         q->tail_seen = __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE);
@@ -516,6 +542,13 @@ try_get(mproc_queue *q, const struct dest *d, uint64_t *tail_out)
     }
     if (r.len > 0)
         ring_read(q, advance(q, off, REC), dst, r.len);
+    /* The claim is made before head moves: a consumer killed before it is
+     * done leaves the message to the next one. */
+    if (d->claim != NULL && !d->claim(dst, r.len, d->claim_ctx)) {
+        rc = SKIPPED;
+        if (d->out != NULL)
+            mproc_buf_free(d->out);
+    }
     q->head_off = advance(q, off, record_size(r.len));
     q->head_off_of = head + record_size(r.len);
     /* head first: a consumer killed between the two stores leaves the
@@ -523,7 +556,7 @@ try_get(mproc_queue *q, const struct dest *d, uint64_t *tail_out)
      * it before the look at the producers' sleepers. */
     __atomic_store_n(&q->head, head + record_size(r.len), __ATOMIC_RELEASE);
     __atomic_store_n(&q->got_count, q->got_count + 1, __ATOMIC_RELEASE);
-    return 0;
+    return rc;
 }
 
 static int
@@ -538,24 +571,18 @@ get(mproc_queue *q, const struct dest *d, double timeout)
         /* Read before the ring: close takes the put lock, so once closed
          * is seen, every message put has been published. */
         bool closed = __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE);
-        int rc = side_lock(&q->get_lock, &dl);
+        int rc;
 
-        if (rc == MPROC_ETIMEDOUT) {
-            /* Woken for a message this caller no longer has time to
-             * take: pass the wake-up on. */
-            if (!mproc_queue_empty(q))
-                wake(&q->put_seq, &q->get_sleepers, 1);
-            return MPROC_EEMPTY;
-        }
-        if (rc != 0)
-            return rc;
+        side_lock(&q->get_lock);
         rc = try_get(q, d, &tail);
         head = q->head;
         side_unlock(&q->get_lock);
-        if (rc == 0) {
+        if (rc == 0 || rc == SKIPPED) {
             wake(&q->get_seq, &q->put_sleepers, INT32_MAX);
             maybe_trim(q, head);
-            return 0;
+            if (rc == 0)
+                return 0;
+            continue;
         }
         if (rc != MPROC_EEMPTY)
             return rc;
@@ -650,13 +677,10 @@ mproc_queue_full(const mproc_queue *q)
 int
 mproc_queue_close(mproc_queue *q)
 {
-    struct mproc__deadline dl;
-
     if (q == NULL)
         return MPROC_EINVAL;
-    (void)mproc__deadline_init(&dl, MPROC_FOREVER);
     /* Under the put lock: no put is half-way when closed is set. */
-    (void)side_lock(&q->put_lock, &dl);
+    side_lock(&q->put_lock);
     __atomic_store_n(&q->closed, 1, __ATOMIC_SEQ_CST);
     side_unlock(&q->put_lock);
     __atomic_fetch_add(&q->put_seq, 1, __ATOMIC_SEQ_CST);
@@ -800,4 +824,38 @@ void
 mproc_queue_free(mproc_queue *q)
 {
     mproc__arena_unref(q);
+}
+
+int
+mproc__queue_get_claimed(mproc_queue *q, void *buf, size_t size, size_t *len,
+                         mproc__queue_claim claim, void *ctx, double timeout)
+{
+    *len = 0;
+    return get(q,
+               &(struct dest){ .buf = buf,
+                               .size = size,
+                               .len = len,
+                               .claim = claim,
+                               .claim_ctx = ctx },
+               timeout);
+}
+
+uint64_t
+mproc__queue_used(const mproc_queue *q)
+{
+    uint64_t head = __atomic_load_n(&q->head, __ATOMIC_ACQUIRE);
+
+    return __atomic_load_n(&q->tail, __ATOMIC_ACQUIRE) - head;
+}
+
+void
+mproc__queue_set_linear(mproc_queue *q)
+{
+    q->linear = 1;
+}
+
+uint64_t
+mproc__queue_capacity(const mproc_queue *q)
+{
+    return q->cap;
 }

@@ -1,0 +1,52 @@
+/*
+ * queue.h - what the pool's engine needs of a queue beyond the public API.
+ *
+ * A claimed get: the claim sees a message after it was copied out and
+ * before it leaves the ring, under the consumers' lock. A consumer killed
+ * before its claim is done leaves the message to the next consumer, so a
+ * claim that records "this message is mine" in shared memory is atomic
+ * with taking the message, as far as anyone who outlives the consumer can
+ * tell.
+ */
+#ifndef MPROC_QUEUE_PRIVATE_H
+#define MPROC_QUEUE_PRIVATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "mproc/queue.h"
+
+/* true: the message is the caller's; false: drop it and take the next. */
+typedef bool (*mproc__queue_claim)(const void *msg, size_t len, void *ctx);
+
+/* mproc_queue_get_into() with a claim: 0, MPROC_EEMPTY, MPROC_ECLOSED,
+ * MPROC_ETOOSHORT (*len: the size needed; the message stays), or another
+ * code of mproc_queue_get_into(). q, buf (unless size 0), len and claim
+ * are not NULL. */
+int mproc__queue_get_claimed(mproc_queue *q, void *buf, size_t size,
+                             size_t *len, mproc__queue_claim claim, void *ctx,
+                             double timeout);
+
+/* mproc_queue_put() of the bytes of niov pieces, as one message. q is not
+ * NULL. */
+int mproc__queue_putv(mproc_queue *q, const struct iovec *iov, int niov,
+                      double timeout);
+
+/* Bytes of the ring in use now (records and their headers). */
+uint64_t mproc__queue_used(const mproc_queue *q);
+
+/* Make a new queue (before any use) go round its whole ring: a put goes
+ * back to the ring's start only at its end. A queue otherwise goes back
+ * early, once past its first MiB, when the consumers left that room, to
+ * keep a steady stream in pages already touched; but until the consumers
+ * pass that point, the room is what they left, so a consumer that stops
+ * then makes the queue full at about a MiB. The pool's queues must take
+ * their whole capacity whatever the workers do. */
+void mproc__queue_set_linear(mproc_queue *q);
+
+/* Bytes of the ring. */
+uint64_t mproc__queue_capacity(const mproc_queue *q);
+
+#endif /* MPROC_QUEUE_PRIVATE_H */
