@@ -41,15 +41,12 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -67,10 +64,10 @@
 struct shared {
     pthread_mutex_t mutex;
     long counter;
-    _Atomic uint32_t word[2]; /* the raw ping-pong's futex words */
 };
 
 static struct shared *sh;
+static struct bench_pingpong *pingpong;
 
 static void
 die(const char *what, int rc)
@@ -250,40 +247,6 @@ event_echo(void *arg)
     }
 }
 
-/* The raw event: 0 clear, 1 set, 2 clear with a sleeper. A wait marks
- * itself before sleeping and a set wakes only a marked word: the protocol
- * any futex event needs, with no library around it. */
-static void
-futex_wait(_Atomic uint32_t *w)
-{
-    uint32_t v;
-
-    while ((v = atomic_load(w)) != 1) {
-        if (v == 0 && !atomic_compare_exchange_strong(w, &v, 2))
-            continue;
-        syscall(SYS_futex, w, FUTEX_WAIT, 2, NULL, NULL, 0);
-    }
-}
-
-static void
-futex_set(_Atomic uint32_t *w)
-{
-    if (atomic_exchange(w, 1) == 2)
-        syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
-}
-
-static void
-futex_echo(void *arg)
-{
-    long n = (long)(intptr_t)arg;
-
-    for (long i = 0; i < n; i++) {
-        futex_wait(&sh->word[0]);
-        atomic_store(&sh->word[0], 0);
-        futex_set(&sh->word[1]);
-    }
-}
-
 static void
 row_event_pingpong(int iters)
 {
@@ -311,15 +274,12 @@ row_event_pingpong(int iters)
             mine[i - PINGS_WARMUP] = bench_now_us() - t0;
     }
     bench_reap(kid);
-    kid = bench_fork(futex_echo, (void *)(intptr_t)n);
+    kid = bench_pingpong_start(pingpong, n);
     for (long i = 0; i < n; i++) {
-        double t0 = bench_now_us();
+        double us = bench_pingpong_rtt(pingpong);
 
-        futex_set(&sh->word[0]);
-        futex_wait(&sh->word[1]);
-        atomic_store(&sh->word[1], 0);
         if (i >= PINGS_WARMUP)
-            limit[i - PINGS_WARMUP] = bench_now_us() - t0;
+            limit[i - PINGS_WARMUP] = us;
     }
     bench_reap(kid);
     printf("event_pingpong %.1f limit_futex_pingpong %.1f\n",
@@ -480,6 +440,7 @@ main(int argc, char **argv)
               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (sh == MAP_FAILED)
         die("mmap", -errno);
+    pingpong = bench_pingpong_new();
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
     pthread_mutex_init(&sh->mutex, &attr);

@@ -4,9 +4,14 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,4 +116,78 @@ bench_selected(const struct bench_args *a, const char *name,
             return true;
     }
     return false;
+}
+
+/* ---- the futex ping-pong ------------------------------------------------- */
+
+/* Each word: 0 clear, 1 set, 2 clear with a sleeper. */
+struct bench_pingpong {
+    _Atomic uint32_t word[2];
+};
+
+static void
+pp_wait(_Atomic uint32_t *w)
+{
+    uint32_t v;
+
+    while ((v = atomic_load(w)) != 1) {
+        if (v == 0 && !atomic_compare_exchange_strong(w, &v, 2))
+            continue;
+        syscall(SYS_futex, w, FUTEX_WAIT, 2, NULL, NULL, 0);
+    }
+    atomic_store(w, 0);
+}
+
+static void
+pp_set(_Atomic uint32_t *w)
+{
+    if (atomic_exchange(w, 1) == 2)
+        syscall(SYS_futex, w, FUTEX_WAKE, INT32_MAX, NULL, NULL, 0);
+}
+
+struct bench_pingpong *
+bench_pingpong_new(void)
+{
+    struct bench_pingpong *pp = mmap(NULL, sizeof(*pp), PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+    if (pp == MAP_FAILED) {
+        perror("bench: mmap");
+        exit(1);
+    }
+    return pp;
+}
+
+struct echo {
+    struct bench_pingpong *pp;
+    long n;
+};
+
+static void
+pp_echo(void *arg)
+{
+    struct echo *e = arg;
+
+    for (long i = 0; i < e->n; i++) {
+        pp_wait(&e->pp->word[0]);
+        pp_set(&e->pp->word[1]);
+    }
+}
+
+int
+bench_pingpong_start(struct bench_pingpong *pp, long n)
+{
+    struct echo e = { pp, n };
+
+    return bench_fork(pp_echo, &e);
+}
+
+double
+bench_pingpong_rtt(struct bench_pingpong *pp)
+{
+    double t0 = bench_now_us();
+
+    pp_set(&pp->word[0]);
+    pp_wait(&pp->word[1]);
+    return bench_now_us() - t0;
 }

@@ -39,4 +39,19 @@ void bench_parse_args(int argc, char **argv, struct bench_args *out);
 bool bench_selected(const struct bench_args *a, const char *name,
                     const char *(*name_at)(size_t i), size_t n);
 
+/* The limit of a round trip that sleeps: two processes waking each other
+ * through one futex word each, with the protocol any futex event needs (a
+ * waiter marks the word before sleeping; a set wakes only a marked word)
+ * and no library around it. */
+struct bench_pingpong;
+
+/* A pair of words in shared memory; exits the program when mmap fails. */
+struct bench_pingpong *bench_pingpong_new(void);
+
+/* Fork the echo child for n round trips (reap it with bench_reap). */
+int bench_pingpong_start(struct bench_pingpong *pp, long n);
+
+/* One round trip with the echo child, in microseconds. */
+double bench_pingpong_rtt(struct bench_pingpong *pp);
+
 #endif /* BENCH_HARNESS_H */
