@@ -45,6 +45,7 @@ enum mproc__token_kind {
     MPROC__TOKEN_VALUE,
     MPROC__TOKEN_ARRAY,
     MPROC__TOKEN_QUEUE,
+    MPROC__TOKEN_POOL,
 };
 
 /* size bytes (at least 1) aligned to align (a power of two up to 4096; 0

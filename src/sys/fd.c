@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -459,6 +460,17 @@ mproc__recv_fds(int sock, void *buf, size_t len, int *fds, size_t max_fds,
         *nfds = 0;
     }
     return rc;
+}
+
+int
+mproc__eventfd(void)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    if (fd < 0)
+        return -errno;
+    fd = above_stdio(fd);
+    return fd < 0 ? -errno : fd;
 }
 
 int

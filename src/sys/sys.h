@@ -66,6 +66,9 @@ int mproc__epoll_create(void);
 /* An anonymous memory file (memfd, no name in any file system) of `size`
  * bytes, sparse until touched: the descriptor, or -errno. */
 int mproc__memfd(const char *name, uint64_t size);
+/* A non-blocking eventfd (a counter to wake a poll()): the descriptor, or
+ * -errno. */
+int mproc__eventfd(void);
 /* A pair of connected AF_UNIX SOCK_SEQPACKET sockets (message boundaries
  * kept, EOF when every holder of the other end has closed it). */
 int mproc__seqpacket_pair(int fds[2]);
