@@ -24,8 +24,11 @@
  *                    decoded
  *
  * Callbacks (DESIGN §5.15) run on the pool's result thread of the process
- * that made the future, in completion order; one added to a future that
- * is already done runs at once in the adding thread. A callback may call
+ * that made the future, in completion order, once it is done (as in
+ * concurrent.futures: a waiter may see it done before they ran; a map
+ * with a progress callback is done after its last progress call); one
+ * added to a future that is already done runs at once in the adding
+ * thread. A callback may call
  * any mproc function except mproc_pool_join() and mproc_pool_free() of
  * its own pool.
  *

@@ -33,7 +33,17 @@
  * Callbacks (apply_async's callback and error_callback, a map's progress,
  * a future's done callbacks) run on the pool's result thread, in
  * completion order (DESIGN §5.15); they may call any mproc function but
- * mproc_pool_join() and mproc_pool_free() of their own pool.
+ * mproc_pool_join() and mproc_pool_free() of their own pool (and should
+ * not wait for a map of their own pool that has a progress callback: its
+ * progress runs on their thread). A future is done before its callbacks
+ * run (as in concurrent.futures), except a map with a progress callback,
+ * done after its last progress call (so a blocking map returns after
+ * it).
+ *
+ * Submitting copies the task into the task queue; while the queue is full
+ * (capacity bytes of tasks waiting), apply_async, map_async and the imaps
+ * wait for the workers to take some (Python's never wait: its queue has
+ * no bound).
  *
  * Every handle is thread-safe. A pool belongs to the process that made it:
  * a forked child must not use its parent's pool.
@@ -185,7 +195,8 @@ MPROC_API int mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts);
  *
  * Python: Pool.apply(func, args).
  *
- * out      NULL, or receives the result bytes (free with mproc_buf_free()).
+ * out      NULL, or receives the result bytes (free with mproc_buf_free());
+ *          { NULL, 0 } on failure.
  * timeout  seconds; on timeout the task is cancelled if it has not
  *          started, else it runs on and its result is dropped.
  *
@@ -263,12 +274,11 @@ MPROC_API int mproc_pool_apply_async_obj(mproc_pool *p, mproc_obj_task_fn fn,
  * Python: Pool.map(func, iterable, chunksize).
  *
  * in/out   NULL only with n 0 (or a size 0). out is written as chunks
- *          finish; after a failure, items of chunks that did not run are
- *          left as they were.
+ *          finish, never after the call returned; after a failure, items
+ *          of chunks that did not run are left as they were.
  * opts     NULL or options; the async callbacks must be unset.
  * timeout  seconds for the whole map; on timeout the chunks not started
- *          are cancelled, and the call returns once the running ones
- *          finished (so out is not written after it returns).
+ *          are cancelled, and the results of those running are dropped.
  *
  * Returns: 0, the failure of the first chunk that failed, in completion
  * order (the chunks not yet started are then cancelled), or
@@ -376,7 +386,8 @@ MPROC_API int mproc_pool_map_obj(mproc_pool *p, mproc_obj_task_fn fn,
  *
  * Python: Pool.imap(func, iterable, chunksize).
  *
- * out  receives the iterator, owned by the caller (mproc_imap_free()).
+ * out  receives the iterator, owned by the caller (mproc_imap_free());
+ *      NULL on failure.
  *
  * Returns: 0, or
  *   MPROC_ESTATE   the pool is closed or terminated
@@ -384,7 +395,8 @@ MPROC_API int mproc_pool_map_obj(mproc_pool *p, mproc_obj_task_fn fn,
  *   MPROC_EINVAL   p, fn or out is NULL, in NULL with items, a negative
  *                  chunksize
  *   MPROC_ENOMEM   no memory
- *   a produce callback's negative code, when it failed at once
+ *   a produce callback's negative code, when it failed before giving
+ *                  any item
  *
  * Thread-safe: yes.
  */
@@ -433,12 +445,14 @@ MPROC_API int mproc_imap_next(mproc_imap *it, void *out, size_t *index,
                               double timeout);
 
 /**
- * How the last failure mproc_imap_next() returned came about.
+ * How the last failure mproc_imap_next() returned came about (it stays
+ * until another failure replaces it).
  *
  * code     NULL, or receives the task's own code (MPROC_ETASK failures)
  *          or the failure's code; 0 when there was none.
  * message  NULL, or receives its message, owned by the iterator until the
- *          next call; NULL when there is none.
+ *          next failure replaces it or the iterator is freed; NULL when
+ *          there is none.
  *
  * Returns: 0, or MPROC_EINVAL when it is NULL.
  *
@@ -485,9 +499,11 @@ MPROC_API int mproc_pool_close(mproc_pool *p);
 
 /**
  * Stop at once: every pending task is cancelled (its future fails with
- * MPROC_ECANCELLED, its error callback runs), every worker is killed
- * (SIGKILL; a running task fails with MPROC_ECANCELLED). Returns without
- * waiting for the workers to be reaped (mproc_pool_join() does that).
+ * MPROC_ECANCELLED, its error callback runs), every worker process is
+ * killed (SIGKILL; a running task fails with MPROC_ECANCELLED). A worker
+ * thread cannot be killed: it finishes the task it runs (whose future
+ * then gives its outcome) and leaves. Returns without waiting for the
+ * workers (mproc_pool_join() does that).
  *
  * Python: Pool.terminate().
  *

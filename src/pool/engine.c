@@ -59,6 +59,73 @@ mproc__pool_slot_release(mproc_pool *p, uint32_t slot)
     p->free_slots[p->nfree++] = slot;
 }
 
+/* ---- the area ---------------------------------------------------------- */
+
+/* First fit, 64-byte granules, from the sorted free extents. */
+int
+mproc__pool_area_alloc(mproc_pool *p, uint64_t len, uint64_t *off)
+{
+    len = (len + 63) & ~(uint64_t)63;
+    if (len == 0)
+        len = 64;
+    for (size_t i = 0; i < p->nextents; i++) {
+        struct extent *e = &p->free_extents[i];
+
+        if (e->len < len)
+            continue;
+        *off = e->off;
+        e->off += len;
+        e->len -= len;
+        if (e->len == 0) {
+            memmove(e, e + 1, (p->nextents - i - 1) * sizeof(*e));
+            p->nextents--;
+        }
+        return 0;
+    }
+    return MPROC_ENOMEM;
+}
+
+/* Give an extent back, merging it with its neighbours. */
+void
+mproc__pool_area_free(mproc_pool *p, uint64_t off, uint64_t len)
+{
+    struct extent *x;
+    size_t i = 0;
+
+    len = (len + 63) & ~(uint64_t)63;
+    if (len == 0)
+        len = 64;
+    while (i < p->nextents && p->free_extents[i].off < off)
+        i++;
+    x = p->free_extents;
+    if (i > 0 && x[i - 1].off + x[i - 1].len == off) {
+        x[i - 1].len += len;
+        if (i < p->nextents && off + len == x[i].off) {
+            x[i - 1].len += x[i].len;
+            memmove(&x[i], &x[i + 1], (p->nextents - i - 1) * sizeof(*x));
+            p->nextents--;
+        }
+        return;
+    }
+    if (i < p->nextents && off + len == x[i].off) {
+        x[i].off = off;
+        x[i].len += len;
+        return;
+    }
+    if (p->nextents == p->extents_cap) {
+        size_t cap = p->extents_cap ? p->extents_cap * 2 : 16;
+
+        x = realloc(p->free_extents, cap * sizeof(*x));
+        if (x == NULL)
+            return; /* the extent is lost to this pool: no harm done */
+        p->free_extents = x;
+        p->extents_cap = cap;
+    }
+    memmove(&x[i + 1], &x[i], (p->nextents - i) * sizeof(*x));
+    x[i] = (struct extent){ off, len };
+    p->nextents++;
+}
+
 /* ---- jobs -----------------------------------------------------------------
  */
 
@@ -89,6 +156,7 @@ mproc__pool_job_new(mproc_pool *p, enum job_kind kind, size_t nchunks,
     }
     j->pool = p;
     j->kind = kind;
+    j->area_out = AREA_NONE;
     j->refs = 1;
     j->nchunks = nchunks;
     p->refs++;
@@ -140,6 +208,10 @@ mproc__pool_unref(mproc_pool *p)
         return false;
     mproc_queue_free(p->tasks);
     mproc_queue_free(p->results);
+    mproc__arena_unref(p->area);
+    p->area = NULL;
+    free(p->free_extents);
+    p->free_extents = NULL;
     p->tasks = p->results = NULL;
     mproc__arena_unref(p->sh);
     p->sh = NULL;
@@ -175,6 +247,11 @@ static void
 job_complete(mproc_pool *p, mproc_future *j)
 {
     j->complete = true;
+    /* No worker writes there any more: every chunk is over. */
+    if (j->area_out != AREA_NONE) {
+        mproc__pool_area_free(p, j->area_off, j->area_len);
+        j->area_out = AREA_NONE;
+    }
     if (j->progress == NULL) {
         j->done = true;
         mproc__pool_notify(&p->sh->slots[j->notify].notify);
@@ -296,8 +373,12 @@ store_results(mproc_future *j, struct mproc__pool_task *t, const char *data,
 
     switch (j->kind) {
     case JOB_MAP:
-        if (len != t->count * j->out_size)
+        if (j->area_out != AREA_NONE) { /* the worker wrote in the area */
+            data = j->pool->area + j->area_out + t->first * j->out_size;
+            len = t->count * j->out_size;
+        } else if (len != t->count * j->out_size) {
             return MPROC_EPROTOCOL;
+        }
         if (len > 0 && j->out != NULL)
             memcpy(j->out + t->first * j->out_size, data, len);
         return 0;
@@ -574,6 +655,12 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
     m.slot = slot;
     m.gen = p->tab[slot].gen;
     m.loc_len = (uint32_t)loc->len;
+    m.in_off = m.out_off = AREA_NONE;
+    if (j->area_out != AREA_NONE) { /* the items are in the area */
+        m.in_off = j->area_off + first * in_size;
+        m.out_off = j->area_out + first * out_size;
+        niov = 0;
+    }
     v[n++] = (struct iovec){ &m, sizeof(m) };
     if (loc->len > 0) {
         memcpy(where, loc->data, loc->len);

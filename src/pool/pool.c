@@ -11,6 +11,10 @@
 #include "queue.h"
 #include "shm/shm.h"
 
+/* The most bytes of the typed maps' area (pool/pool.h): the capacity up to
+ * this, 64 MiB by default. */
+#define AREA_MAX ((uint64_t)64 << 20)
+
 /* ---- the pool --------------------------------------------------------------
  */
 
@@ -86,6 +90,22 @@ mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     }
     rc = mproc__arena_alloc(sizeof(struct mproc__pool_shared), 64, &sh);
     p->sh = sh;
+    if (rc == 0) {
+        void *area = NULL;
+
+        p->area_size =
+            o->capacity > 0 && o->capacity < AREA_MAX ? o->capacity : AREA_MAX;
+        rc = mproc__arena_alloc(p->area_size, 4096, &area);
+        p->area = area;
+        p->free_extents = malloc(16 * sizeof(struct extent));
+        if (rc == 0 && p->free_extents == NULL)
+            rc = MPROC_ENOMEM;
+        if (rc == 0) {
+            p->free_extents[0] = (struct extent){ 0, p->area_size };
+            p->nextents = 1;
+            p->extents_cap = 16;
+        }
+    }
     if (rc == 0)
         rc = mproc_queue_new(&p->tasks, &qo);
     if (rc == 0)
@@ -411,9 +431,33 @@ submit_items(mproc_pool *p, mproc_future *j, size_t c, void *arg)
     struct iovec iov = { (char *)a->in + first * a->in_size,
                          count * a->in_size };
 
+    /* Into the area chunk by chunk, so the workers start on the first
+     * while the rest is copied. */
+    if (j->area_out != AREA_NONE && iov.iov_len > 0)
+        memcpy(p->area + j->area_off + first * a->in_size, iov.iov_base,
+               iov.iov_len);
     return mproc__pool_submit(
         p, j, c, first, CHUNK_ITEMS, (uint64_t)(uintptr_t)a->fn, &iov, 1,
         (uint32_t)count, (uint32_t)a->in_size, (uint32_t)a->out_size);
+}
+
+/* Give a map room in the pool's area for its items and results, if they
+ * fit (mu held): each chunk's inputs are copied there once, the workers
+ * read and write there in place, and each chunk's outputs are copied once,
+ * to the caller's array. Else the items travel in the messages. */
+static void
+use_area(mproc_pool *p, mproc_future *j, size_t n, size_t in_size,
+         size_t out_size)
+{
+    uint64_t in_len = ((uint64_t)n * in_size + 63) & ~(uint64_t)63;
+    uint64_t len = in_len + (uint64_t)n * out_size, off;
+
+    if (n == 0 || len > p->area_size ||
+        mproc__pool_area_alloc(p, len, &off) < 0)
+        return;
+    j->area_off = off;
+    j->area_len = len;
+    j->area_out = off + in_len;
 }
 
 static int
@@ -443,6 +487,7 @@ map_async(mproc_pool *p, mproc_item_fn fn, const void *in, size_t n,
         j->items_total = n;
         j->progress = o->progress;
         j->progress_ctx = o->progress_ctx;
+        use_area(p, j, n, in_size, out_size);
     }
     pthread_mutex_unlock(&p->mu);
     if (rc == 0)

@@ -95,7 +95,14 @@ struct mproc__task_msg {
     uint32_t kind;
     uint64_t fn; /* the function's address, when loc_len is 0 */
     uint32_t count, in_size, out_size, loc_len;
+    /* ITEMS in the pool's area (AREA_NONE: in the message, results in the
+     * result message): the chunk's inputs and outputs, as offsets. */
+    uint64_t in_off, out_off;
+    uint64_t pad;
 };
+_Static_assert(sizeof(struct mproc__task_msg) % 16 == 0,
+               "the items after the header stay 16-byte aligned");
+#define AREA_NONE UINT64_MAX
 
 /* A result message: this header, the failure message (msg_len bytes,
  * padded to 16), then the results (ITEMS: count x out_size bytes; BUFS and
@@ -111,8 +118,12 @@ struct mproc__result_msg {
 
 #define MPROC__ALIGN16(n) (((n) + 15) & ~(size_t)15)
 
-/* ---- parent side ----------------------------------------------------------
- */
+/* ---- parent side ---------------------------------------------------- */
+
+/* A free extent of the pool's area. */
+struct extent {
+    uint64_t off, len;
+};
 
 enum job_kind {
     JOB_APPLY = 1, /* one BUFS or OBJS item; the result kept as bytes */
@@ -157,7 +168,9 @@ struct mproc_future {
 
     char *out; /* JOB_MAP: the caller's array */
     size_t out_size;
-    mproc_buf *bufs_out; /* JOB_MAP_BUFS */
+    uint64_t area_off, area_len; /* JOB_MAP: its extent of the area */
+    uint64_t area_out;           /* its outputs there (AREA_NONE: none) */
+    mproc_buf *bufs_out;         /* JOB_MAP_BUFS */
 
     uint32_t *chunk_slots; /* per chunk: its slot; gens beside */
     uint32_t *chunk_gens;
@@ -249,6 +262,10 @@ struct mproc_pool {
 
     struct mproc__pool_shared *sh;
     mproc_queue *tasks, *results;
+    char *area; /* typed maps' inputs and outputs, shared; sparse */
+    uint64_t area_size;
+    struct extent *free_extents; /* sorted by offset */
+    size_t nextents, extents_cap;
     struct mproc__pool_task *tab; /* by slot */
     uint32_t *free_slots;
     size_t nfree;
@@ -299,11 +316,15 @@ void mproc__pool_cancel_all(mproc_pool *p);
 bool mproc__pool_job_running(mproc_pool *p, mproc_future *j);
 void mproc__pool_mark_async(mproc_pool *p, mproc_future *j);
 bool mproc__pool_job_done(mproc_future *j, void *arg);
+int mproc__pool_area_alloc(mproc_pool *p, uint64_t len, uint64_t *off);
+void mproc__pool_area_free(mproc_pool *p, uint64_t off, uint64_t len);
 
 /* worker.c */
 struct mproc__worker_ctx {
     struct mproc__pool_shared *sh;
     mproc_queue *tasks, *results;
+    char *area;
+    uint64_t area_size;
     uint32_t wid;
     int maxtasks;
     bool is_thread;

@@ -34,6 +34,8 @@ worker_thread(void *arg)
     struct mproc__worker_ctx w = { .sh = p->sh,
                                    .tasks = p->tasks,
                                    .results = p->results,
+                                   .area = p->area,
+                                   .area_size = p->area_size,
                                    .wid = (uint32_t)a.wid,
                                    .maxtasks = p->maxtasks,
                                    .is_thread = true };

@@ -192,22 +192,34 @@ task_failed(struct out *o, int rc, uint32_t item)
 /* ---- running a chunk -------------------------------------------------------
  */
 
+/* A typed chunk: its items in the message, or in the pool's area (then
+ * the outputs go there too, and the result message is its header). */
 static void
-run_items(struct out *o, mproc_item_fn fn, const char *in, size_t len,
-          const struct mproc__task_msg *m)
+run_items(struct out *o, const struct mproc__worker_ctx *w, mproc_item_fn fn,
+          const char *in, size_t len, const struct mproc__task_msg *m)
 {
     size_t total = (size_t)m->count * m->out_size;
+    size_t in_total = (size_t)m->count * m->in_size;
     char *dst;
 
-    if ((size_t)m->count * m->in_size != len) {
+    if (m->in_off != AREA_NONE) {
+        if (m->in_off > w->area_size || in_total > w->area_size - m->in_off ||
+            m->out_off > w->area_size || total > w->area_size - m->out_off) {
+            set_failure(o, MPROC_EPROTOCOL, 0, 0, NULL, 0);
+            return;
+        }
+        in = w->area + m->in_off;
+        dst = w->area + m->out_off;
+        total = 0;
+    } else if (in_total != len) {
         set_failure(o, MPROC_EPROTOCOL, 0, 0, NULL, 0);
         return;
-    }
-    if (reserve(o, total) < 0) {
+    } else if (reserve(o, total) < 0) {
         set_failure(o, MPROC_ENOMEM, 0, 0, NULL, 0);
         return;
+    } else {
+        dst = o->p + o->len;
     }
-    dst = o->p + o->len;
     for (uint32_t i = 0; i < m->count; i++) {
         int rc = fn(in + (size_t)i * m->in_size, dst + (size_t)i * m->out_size);
 
@@ -303,7 +315,8 @@ run_records(struct out *o, uint32_t kind, uint64_t fn, const char *in,
 
 /* Run the chunk in msg (len bytes); build its result message in o. */
 static void
-run_chunk(struct out *o, struct fn_cache *cache, const char *msg, size_t len,
+run_chunk(struct out *o, const struct mproc__worker_ctx *w,
+          struct fn_cache *cache, const char *msg, size_t len,
           const struct mproc__task_msg *m)
 {
     size_t skip = sizeof(*m) + MPROC__ALIGN16((size_t)m->loc_len);
@@ -326,7 +339,8 @@ run_chunk(struct out *o, struct fn_cache *cache, const char *msg, size_t len,
         return;
     }
     if (m->kind == CHUNK_ITEMS)
-        run_items(o, (mproc_item_fn)(uintptr_t)fn, msg + skip, len - skip, m);
+        run_items(o, w, (mproc_item_fn)(uintptr_t)fn, msg + skip, len - skip,
+                  m);
     else
         run_records(o, m->kind, fn, msg + skip, len - skip, m);
     if (((struct mproc__result_msg *)(void *)o->p)->status == 0 &&
@@ -461,7 +475,7 @@ mproc__pool_worker_loop(struct mproc__worker_ctx *w)
             break;
         }
         memcpy(&m, in, sizeof(m));
-        run_chunk(&o, &cache, in, len, &m);
+        run_chunk(&o, w, &cache, in, len, &m);
         put_result(w, &o, &m);
         finish(w, &m);
         if (w->maxtasks > 0 && ++done >= w->maxtasks)
@@ -479,7 +493,8 @@ mproc__pool_worker_loop(struct mproc__worker_ctx *w)
 /* What a worker process is given: this header, the initializer's location
  * (init_loc_len bytes), the initializer's argument bytes. */
 struct worker_args {
-    mproc_token sh, tasks, results;
+    mproc_token sh, tasks, results, area;
+    uint64_t area_size;
     uint64_t init_fn;
     uint32_t wid, init_loc_len;
     int32_t maxtasks;
@@ -489,7 +504,8 @@ struct worker_args {
 int
 mproc__pool_worker_args(const mproc_pool *p, int wid, mproc_buf *out)
 {
-    struct worker_args a = { .init_fn = (uint64_t)(uintptr_t)p->initializer,
+    struct worker_args a = { .area_size = p->area_size,
+                             .init_fn = (uint64_t)(uintptr_t)p->initializer,
                              .wid = (uint32_t)wid,
                              .maxtasks = p->maxtasks };
     mproc_buf loc = { NULL, 0 };
@@ -497,6 +513,7 @@ mproc__pool_worker_args(const mproc_pool *p, int wid, mproc_buf *out)
     int rc;
 
     if (mproc__arena_token(p->sh, MPROC__TOKEN_POOL, &a.sh) < 0 ||
+        mproc__arena_token(p->area, MPROC__TOKEN_POOL, &a.area) < 0 ||
         mproc_queue_token(p->tasks, &a.tasks) < 0 ||
         mproc_queue_token(p->results, &a.results) < 0)
         return MPROC_EINVAL;
@@ -527,7 +544,7 @@ mproc__pool_worker_main(const void *arg, size_t len)
     struct mproc__worker_ctx w = { 0 };
     struct worker_args a;
     const char *b = arg;
-    void *sh = NULL;
+    void *sh = NULL, *area = NULL;
     uint64_t init = 0;
     int rc;
 
@@ -539,10 +556,13 @@ mproc__pool_worker_main(const void *arg, size_t len)
     if (a.init_loc_len > len - sizeof(a) || a.wid >= MPROC__POOL_MAX_WORKERS)
         return 3;
     if (mproc__arena_from_token(&a.sh, MPROC__TOKEN_POOL, &sh) < 0 ||
+        mproc__arena_from_token(&a.area, MPROC__TOKEN_POOL, &area) < 0 ||
         mproc_queue_from_token(&w.tasks, &a.tasks) < 0 ||
         mproc_queue_from_token(&w.results, &a.results) < 0)
         return 3;
     w.sh = sh;
+    w.area = area;
+    w.area_size = a.area_size;
     w.wid = a.wid;
     w.maxtasks = a.maxtasks;
     init = a.init_fn;
@@ -559,5 +579,6 @@ mproc__pool_worker_main(const void *arg, size_t len)
     mproc_queue_free(w.tasks);
     mproc_queue_free(w.results);
     mproc__arena_unref(sh);
+    mproc__arena_unref(area);
     return rc < 0 ? 1 : 0;
 }
