@@ -25,7 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -408,6 +411,22 @@ static pid_t
 ident_pid(int64_t v)
 {
     return (pid_t)(v >> 32);
+}
+
+/* task_ident, once two tasks meet at the barrier whose token is arg: each
+ * of two workers then holds one. */
+static int
+task_ident_met(const void *arg, size_t len, mproc_buf *out)
+{
+    mproc_barrier *b = NULL;
+    int rc;
+
+    if (len != sizeof(mproc_token) || mproc_barrier_from_token(&b, arg) < 0)
+        return mproc_task_fail(1, "no barrier");
+    rc = mproc_barrier_wait(b, 30, NULL);
+    mproc_barrier_free(b);
+    return rc < 0 ? mproc_task_fail(2, "barrier: %d", rc)
+                  : task_ident(NULL, 0, out);
 }
 
 /* The pid for processes, the thread id for threads. */
@@ -2210,6 +2229,85 @@ Test(pool, a_worker_killed_from_outside_is_replaced)
     cr_assert_neq(second, first);
     cr_assert_eq(apply_i64(p, task_double, 50), 100);
     mproc_pool_free(p);
+}
+
+Test(pool, workers_ignore_ctrl_c)
+{
+    mproc_pool *p = new_pool(false, 1);
+    pid_t first = ident_pid(apply_i64(p, task_ident, 0));
+
+    cr_assert_gt(first, 0);
+    /* Pending now: acted on before the worker runs anything again, and
+     * SIGINT's default would end it (the next task would then run in a
+     * replacement). */
+    cr_assert_eq(kill(first, SIGINT), 0);
+    cr_assert_eq(ident_pid(apply_i64(p, task_ident, 0)), first);
+    cr_assert_eq(ident_pid(apply_i64(p, task_ident, 0)), first);
+    mproc_pool_free(p);
+}
+
+/* A raw child: make a pool of 2, write its workers' pids to fd, wait to be
+ * killed. */
+static void
+pool_owner(int fd)
+{
+    mproc_pool *p = NULL;
+    mproc_barrier *b = NULL;
+    mproc_token t;
+    pid_t pids[2] = { 0, 0 };
+    mproc_future *f[2];
+
+    if (mproc_barrier_new(&b, 2, NULL) < 0 || mproc_barrier_token(b, &t) < 0 ||
+        mproc_pool_new(&p, &(mproc_pool_opts){ .processes = 2 }) < 0)
+        _exit(2);
+    /* Two tasks held at once: one in each worker. */
+    for (int i = 0; i < 2; i++)
+        if (mproc_pool_apply_async(p, task_ident_met, &t, sizeof(t), NULL,
+                                   &f[i]) < 0)
+            _exit(3);
+    for (int i = 0; i < 2; i++) {
+        mproc_buf r;
+
+        if (mproc_future_get(f[i], &r, 30) < 0 || r.len != sizeof(int64_t))
+            _exit(4);
+        pids[i] = ident_pid(*(int64_t *)r.data);
+        mproc_buf_free(&r);
+    }
+    if (write(fd, pids, sizeof(pids)) != (ssize_t)sizeof(pids))
+        _exit(5);
+    for (;;)
+        pause();
+}
+
+Test(pool, workers_leave_when_their_parent_is_killed)
+{
+    pid_t pids[2], owner;
+    int fds[2], pidfd[2];
+
+    cr_assert_eq(pipe(fds), 0);
+    owner = fork();
+    cr_assert_geq(owner, 0);
+    if (owner == 0) {
+        close(fds[0]);
+        pool_owner(fds[1]);
+    }
+    close(fds[1]);
+    cr_assert_eq(read(fds[0], pids, sizeof(pids)), (ssize_t)sizeof(pids));
+    close(fds[0]);
+    cr_assert_neq(pids[0], pids[1], "both tasks ran in one worker");
+    for (int i = 0; i < 2; i++) {
+        pidfd[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+        cr_assert_geq(pidfd[i], 0);
+    }
+    cr_assert_eq(kill(owner, SIGKILL), 0);
+    cr_assert_eq(waitpid(owner, NULL, 0), owner);
+    /* Each worker's pidfd turns readable when it is gone. */
+    for (int i = 0; i < 2; i++) {
+        struct pollfd pfd = { .fd = pidfd[i], .events = POLLIN };
+
+        cr_assert_eq(poll(&pfd, 1, 10000), 1, "worker %d lingers", pids[i]);
+        close(pidfd[i]);
+    }
 }
 
 /* ---- spawn -------------------------------------------------------------- */
