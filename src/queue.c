@@ -849,6 +849,12 @@ mproc__queue_used(const mproc_queue *q)
 }
 
 void
+mproc__queue_wake_consumer(mproc_queue *q)
+{
+    wake(&q->put_seq, &q->get_sleepers, 1);
+}
+
+void
 mproc__queue_set_linear(mproc_queue *q)
 {
     q->linear = 1;

@@ -34,6 +34,11 @@ int mproc__queue_get_claimed(mproc_queue *q, void *buf, size_t size,
 int mproc__queue_putv(mproc_queue *q, const struct iovec *iov, int niov,
                       double timeout);
 
+/* Wake one consumer asleep in a get, if any: a consumer that took a
+ * message and sees more hands them on at once, rather than leave them to
+ * where the producer's wake-ups placed the sleepers. */
+void mproc__queue_wake_consumer(mproc_queue *q);
+
 /* Bytes of the ring in use now (records and their headers). */
 uint64_t mproc__queue_used(const mproc_queue *q);
 

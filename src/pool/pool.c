@@ -73,6 +73,7 @@ mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
                           ? o->start_method
                           : mproc_get_start_method();
     p->locate = !p->threads && p->start_method != MPROC_START_FORK;
+    p->spin = mproc__cpu_count() > 1;
     p->nworkers = o->processes > 0 ? o->processes : mproc_cpu_count();
     if (p->nworkers > MPROC__POOL_MAX_WORKERS)
         p->nworkers = MPROC__POOL_MAX_WORKERS;

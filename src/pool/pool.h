@@ -254,6 +254,7 @@ struct mproc_pool {
     bool joined;
     bool threads;
     bool locate; /* send functions by location (spawn, forkserver) */
+    bool spin;   /* waiters spin before sleeping: more than one CPU */
     enum mproc_start_method start_method;
     int nworkers, maxtasks;
     double task_timeout;
@@ -311,6 +312,10 @@ int mproc__pool_wait(mproc_pool *p, mproc_future *j,
                      bool (*ready)(mproc_future *j, void *arg), void *arg,
                      const struct mproc__deadline *dl);
 void mproc__pool_notify(uint32_t *word);
+/* How long an idle worker or a waiter spins before it sleeps, when it may
+ * run on more than one CPU (on one, spinning only delays the other side). */
+#define MPROC__POOL_SPIN_NS 50000
+bool mproc__pool_spin(bool (*ready)(const void *arg), const void *arg);
 void mproc__pool_cancel_pending(mproc_pool *p, mproc_future *j);
 void mproc__pool_cancel_all(mproc_pool *p);
 bool mproc__pool_job_running(mproc_pool *p, mproc_future *j);
@@ -328,6 +333,7 @@ struct mproc__worker_ctx {
     uint32_t wid;
     int maxtasks;
     bool is_thread;
+    bool spin; /* spin before sleeping when idle: more than one CPU */
 };
 int mproc__pool_worker_loop(struct mproc__worker_ctx *w);
 int mproc__pool_worker_main(const void *arg, size_t len);

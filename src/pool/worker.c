@@ -445,6 +445,12 @@ put_result(struct mproc__worker_ctx *w, struct out *o,
     }
 }
 
+static bool
+has_task(const void *tasks)
+{
+    return !mproc_queue_empty(tasks);
+}
+
 int
 mproc__pool_worker_loop(struct mproc__worker_ctx *w)
 {
@@ -459,6 +465,10 @@ mproc__pool_worker_loop(struct mproc__worker_ctx *w)
         struct mproc__task_msg m;
         size_t len;
 
+        /* Idle: spin a while before the get sleeps, for the next task of
+         * a caller that waits for each result before it sends more. */
+        if (w->spin)
+            (void)mproc__pool_spin(has_task, w->tasks);
         rc = mproc__queue_get_claimed(w->tasks, in, cap, &len, claim, &c,
                                       MPROC_FOREVER);
         if (rc == MPROC_ETOOSHORT) {
@@ -475,6 +485,10 @@ mproc__pool_worker_loop(struct mproc__worker_ctx *w)
             break;
         }
         memcpy(&m, in, sizeof(m));
+        /* More work queued: get another worker going now, from this CPU,
+         * while the one that queued it may still hold the other. */
+        if (!mproc_queue_empty(w->tasks))
+            mproc__queue_wake_consumer(w->tasks);
         run_chunk(&o, w, &cache, in, len, &m);
         put_result(w, &o, &m);
         finish(w, &m);
@@ -561,6 +575,7 @@ mproc__pool_worker_main(const void *arg, size_t len)
         mproc_queue_from_token(&w.results, &a.results) < 0)
         return 3;
     w.sh = sh;
+    w.spin = mproc__cpu_count() > 1;
     w.area = area;
     w.area_size = a.area_size;
     w.wid = a.wid;
