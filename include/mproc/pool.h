@@ -66,37 +66,6 @@ extern "C" {
 /** A pool of workers. */
 typedef struct mproc_pool mproc_pool;
 
-/** An iterator over the results of mproc_pool_imap() and
- *  mproc_pool_imap_unordered(). */
-typedef struct mproc_imap mproc_imap;
-
-/**
- * A task on bytes: arg/len are the argument bytes (NULL and 0 when there
- * are none); the task may set *out to result bytes it allocated with
- * malloc() (the pool frees them). Returns 0, or a non-zero failure code
- * (see mproc_task_fail()).
- */
-typedef int (*mproc_task_fn)(const void *arg, size_t len, mproc_buf *out);
-
-/**
- * A task on an object: arg is borrowed; the task sets *out to a new
- * reference (NULL is Python's None). Returns 0, or a non-zero failure
- * code.
- */
-typedef int (*mproc_obj_task_fn)(const mproc_obj *arg, mproc_obj **out);
-
-/**
- * A map's function, called once per item: in points at in_size bytes of
- * the item (for a starmap, the argument struct), out at out_size bytes to
- * fill (suitably aligned for any scalar when the sizes are multiples of
- * 8). Returns 0, or a non-zero failure code.
- */
-typedef int (*mproc_item_fn)(const void *in, void *out);
-
-/** A worker's initializer, run once in each worker before its first task,
- *  with a copy of the pool's initargs. */
-typedef void (*mproc_pool_init_fn)(const void *arg, size_t len);
-
 /**
  * An imap's source of items: write the next item (in_size bytes) at item
  * and return 1, return 0 when there are no more, or a negative code to
@@ -437,12 +406,32 @@ MPROC_API int mproc_pool_imap_unordered(mproc_pool *p, mproc_item_fn fn,
  *                    given (as in Python) and the next call goes on with
  *                    the next chunk; mproc_imap_error() tells more
  *   a produce callback's negative code, once, then MPROC_EEOF
- *   MPROC_EINVAL     it or out is NULL (with out_size > 0), NaN timeout
+ *   MPROC_EINVAL     it or out is NULL (with out_size > 0), NaN timeout,
+ *                    or it is a map over buffers (mproc_imap_next_buf())
  *
  * Thread-safe: yes.
  */
 MPROC_API int mproc_imap_next(mproc_imap *it, void *out, size_t *index,
                               double timeout);
+
+/**
+ * The next result of a map over buffers (mproc_executor_map_bufs()), in
+ * input order.
+ *
+ * Python: the iterator of Executor.map(fn, list_of_bytes).
+ *
+ * out      receives the result's bytes, owned by the caller
+ *          (mproc_buf_free()); { NULL, 0 } unless 0 is returned.
+ * index    NULL, or receives the item's index.
+ * timeout  seconds; 0 answers at once.
+ *
+ * Returns: as mproc_imap_next(), and MPROC_EINVAL when the iterator is
+ * not a map over buffers (mproc_imap_next() refuses those likewise).
+ *
+ * Thread-safe: yes.
+ */
+MPROC_API int mproc_imap_next_buf(mproc_imap *it, mproc_buf *out, size_t *index,
+                                  double timeout);
 
 /**
  * How the last failure mproc_imap_next() returned came about (it stays

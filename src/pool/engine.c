@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pool/pool.h"
 #include "queue.h"
@@ -158,6 +159,7 @@ mproc__pool_job_new(mproc_pool *p, enum job_kind kind, size_t nchunks,
     j->pool = p;
     j->kind = kind;
     j->area_out = AREA_NONE;
+    j->efd = -1;
     j->refs = 1;
     j->nchunks = nchunks;
     p->refs++;
@@ -173,6 +175,7 @@ mproc__pool_job_unref(mproc_future *j)
     if (--j->refs > 0)
         return;
     mproc__pool_slot_release(p, j->notify);
+    mproc__close(&j->efd);
     free(j->chunk_slots);
     free(j->chunk_gens);
     free(j->callbacks);
@@ -233,6 +236,74 @@ mproc__pool_unref(mproc_pool *p)
     return true;
 }
 
+/* The job is done: wake its waiters, those watching it, its descriptor. */
+void
+mproc__pool_set_done(mproc_pool *p, mproc_future *j)
+{
+    static const uint64_t one = 1;
+
+    if (j->done)
+        return;
+    j->done = true;
+    mproc__pool_notify(&p->sh->slots[j->notify].notify);
+    while (j->waiters != NULL) {
+        struct waiter_link *l = j->waiters;
+
+        j->waiters = l->next;
+        pthread_mutex_lock(&l->w->mu);
+        l->w->order[l->w->nready++] = l->index;
+        pthread_mutex_unlock(&l->w->mu);
+        mproc__pool_notify(&l->w->word);
+        free(l);
+    }
+    if (j->efd >= 0 && write(j->efd, &one, sizeof(one)) < 0) {
+        /* the counter cannot overflow with one write */
+    }
+}
+
+/* Tell w when j is done, as index: 1 when it is done already (nothing
+ * is recorded), 0, or MPROC_ENOMEM. */
+int
+mproc__pool_watch(mproc_future *j, struct mproc__waiter *w, size_t index)
+{
+    mproc_pool *p = j->pool;
+    struct waiter_link *l;
+    int rc = 0;
+
+    pthread_mutex_lock(&p->mu);
+    if (j->done) {
+        rc = 1;
+    } else if ((l = malloc(sizeof(*l))) == NULL) {
+        rc = MPROC_ENOMEM;
+    } else {
+        *l = (struct waiter_link){ j->waiters, w, index };
+        j->waiters = l;
+        /* The result thread must collect it: nobody else may. */
+        mproc__pool_mark_async(p, j);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+void
+mproc__pool_unwatch(mproc_future *j, struct mproc__waiter *w)
+{
+    mproc_pool *p = j->pool;
+
+    pthread_mutex_lock(&p->mu);
+    for (struct waiter_link **at = &j->waiters; *at != NULL;) {
+        struct waiter_link *l = *at;
+
+        if (l->w == w) {
+            *at = l->next;
+            free(l);
+        } else {
+            at = &l->next;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+}
+
 bool
 mproc__pool_job_done(mproc_future *j, void *arg)
 {
@@ -253,10 +324,8 @@ job_complete(mproc_pool *p, mproc_future *j)
         mproc__pool_area_free(p, j->area_off, j->area_len);
         j->area_out = AREA_NONE;
     }
-    if (j->progress == NULL) {
-        j->done = true;
-        mproc__pool_notify(&p->sh->slots[j->notify].notify);
-    }
+    if (j->progress == NULL)
+        mproc__pool_set_done(p, j);
     if (j->ncallbacks > 0 || j->on_success != NULL || j->on_failure != NULL ||
         j->progress != NULL)
         mproc__pool_queue_event(p, j, false);
@@ -304,7 +373,7 @@ chunk_over(mproc_pool *p, mproc_future *j, size_t items)
 static struct imap_chunk *
 imap_store(mproc_future *j, const struct mproc__pool_task *t, int status,
            const struct mproc__result_msg *r, const char *message,
-           const char *data)
+           const char *data, size_t len)
 {
     struct mproc_imap *it = j->imap;
     struct imap_chunk *c;
@@ -326,12 +395,16 @@ imap_store(mproc_future *j, const struct mproc__pool_task *t, int status,
     }
     if (message != NULL && (c->message = strdup(message)) == NULL)
         c->status = MPROC_ENOMEM;
-    if (c->status == 0 && it->out_size > 0) {
-        c->out = malloc(t->count * it->out_size);
+    /* Typed: count x out_size bytes; bufs: records, checked as read. */
+    c->len = it->bufs ? len : t->count * it->out_size;
+    if (c->status == 0 && !it->bufs && len != c->len)
+        c->status = MPROC_EPROTOCOL;
+    if (c->status == 0 && c->len > 0) {
+        c->out = malloc(c->len);
         if (c->out == NULL)
             c->status = MPROC_ENOMEM;
         else
-            memcpy(c->out, data, t->count * it->out_size);
+            memcpy(c->out, data, c->len);
     }
     if (it->ordered) {
         it->by_chunk[t->chunk % it->window] = c;
@@ -443,7 +516,7 @@ deliver(mproc_pool *p, const char *msg, size_t len)
     data = msg + sizeof(r) + MPROC__ALIGN16((size_t)r.msg_len);
     items = t->count;
     if (j->kind == JOB_IMAP) {
-        (void)imap_store(j, t, r.status, &r, message, data);
+        (void)imap_store(j, t, r.status, &r, message, data, r.len);
     } else if (r.status == 0) {
         int rc = store_results(j, t, data, r.len);
 
@@ -490,7 +563,7 @@ mproc__pool_chunk_failed(mproc_pool *p, uint32_t slot, int status, int signal,
     if (!t->live)
         return;
     if (j->kind == JOB_IMAP) {
-        struct imap_chunk *c = imap_store(j, t, status, NULL, message, NULL);
+        struct imap_chunk *c = imap_store(j, t, status, NULL, message, NULL, 0);
 
         if (c != NULL)
             c->signal = signal;
@@ -537,12 +610,11 @@ mproc__pool_cancel_pending(mproc_pool *p, mproc_future *j)
 }
 
 void
-mproc__pool_cancel_all(mproc_pool *p)
+mproc__pool_cancel_all(mproc_pool *p, const char *why)
 {
     for (uint32_t slot = 0; slot < p->slots_used; slot++) {
         if (p->tab[slot].live && cancel_slot(p, slot))
-            mproc__pool_chunk_failed(p, slot, MPROC_ECANCELLED, 0,
-                                     "the pool was terminated");
+            mproc__pool_chunk_failed(p, slot, MPROC_ECANCELLED, 0, why);
     }
 }
 

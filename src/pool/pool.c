@@ -173,7 +173,7 @@ mproc_pool_terminate(mproc_pool *p)
         return MPROC_ESTATE;
     }
     p->state = POOL_TERMINATED;
-    mproc__pool_cancel_all(p);
+    mproc__pool_cancel_all(p, "the pool was terminated");
     (void)mproc_queue_close(p->tasks);
     for (int i = 0; i < p->nworkers && !p->threads; i++)
         if (p->workers[i].live)
@@ -286,7 +286,8 @@ submit_chunks(mproc_pool *p, mproc_future *j, size_t nchunks,
     }
     if (nchunks == 0) {
         pthread_mutex_lock(&p->mu);
-        j->complete = j->done = true;
+        j->complete = true;
+        mproc__pool_set_done(p, j);
         pthread_mutex_unlock(&p->mu);
     }
     return 0;
@@ -855,6 +856,78 @@ imap_new(mproc_pool *p, mproc_item_fn fn, const void *in, size_t n,
 }
 
 int
+mproc__imap_items(mproc_pool *p, mproc_item_fn fn, const void *in, size_t n,
+                  size_t in_size, size_t out_size, long chunksize,
+                  const struct mproc__deadline *dl, mproc_imap **out)
+{
+    int rc = imap_new(p, fn, in, n, in_size, out_size,
+                      &(mproc_imap_opts){ .chunksize = chunksize }, true, out);
+
+    if (rc == 0) {
+        (*out)->has_deadline = true;
+        (*out)->deadline = *dl;
+    }
+    return rc;
+}
+
+int
+mproc__imap_bufs(mproc_pool *p, mproc_task_fn fn, const mproc_buf *in, size_t n,
+                 long chunksize, const struct mproc__deadline *dl,
+                 mproc_imap **out)
+{
+    size_t cs = chunksize > 0 ? (size_t)chunksize : 1;
+    size_t nchunks = (n + cs - 1) / cs;
+    mproc_imap *it;
+    int rc;
+
+    *out = NULL;
+    it = calloc(1, sizeof(*it));
+    if (it == NULL)
+        return MPROC_ENOMEM;
+    pthread_mutex_init(&it->mu, NULL);
+    it->ordered = it->bufs = it->has_deadline = true;
+    it->deadline = *dl;
+    it->chunksize = cs;
+    it->ready_tail = &it->ready_head;
+    it->window = nchunks ? nchunks : 1;
+    it->input_done = true;
+    it->by_chunk = calloc(it->window, sizeof(*it->by_chunk));
+    if (it->by_chunk == NULL) {
+        mproc_imap_free(it);
+        return MPROC_ENOMEM;
+    }
+    pthread_mutex_lock(&p->mu);
+    rc = job_begin(p, JOB_IMAP, it->window, NULL, &it->job);
+    if (rc == 0)
+        it->job->imap = it;
+    pthread_mutex_unlock(&p->mu);
+    /* Every chunk now, as Executor.map submits every item at once. */
+    for (size_t c = 0; rc == 0 && c < nchunks; c++) {
+        size_t first = c * cs, count = n - first < cs ? n - first : cs;
+        mproc_buf packed;
+
+        rc = pack_records(in + first, count, &packed);
+        if (rc == 0) {
+            rc = mproc__pool_submit(p, it->job, c, first, CHUNK_BUFS,
+                                    (uint64_t)(uintptr_t)fn,
+                                    &(struct iovec){ packed.data, packed.len },
+                                    1, (uint32_t)count, 0, 0);
+            mproc_buf_free(&packed);
+        }
+        if (rc == 0) {
+            it->submitted++;
+            it->items_in += count;
+        }
+    }
+    if (rc < 0) {
+        mproc_imap_free(it);
+        return rc;
+    }
+    *out = it;
+    return 0;
+}
+
+int
 mproc_pool_imap(mproc_pool *p, mproc_item_fn fn, const void *in, size_t n,
                 size_t in_size, size_t out_size, const mproc_imap_opts *opts,
                 mproc_imap **out)
@@ -919,31 +992,62 @@ imap_ready(mproc_future *j, void *arg)
     return it->ready_head != NULL;
 }
 
-int
-mproc_imap_next(mproc_imap *it, void *out, size_t *index, double timeout)
+/* Hand out the next result of the current chunk: true when there was
+ * one (typed: out_size bytes at out; bufs: a copy in *buf, or the
+ * chunk's failure in *rc). */
+static bool
+imap_give(mproc_imap *it, struct imap_chunk *c, void *out, mproc_buf *buf,
+          size_t *index, int *rc)
 {
-    struct mproc__deadline dl;
-    mproc_pool *p;
+    uint64_t l;
+
+    if (c == NULL || c->taken >= c->count)
+        return false;
+    if (index != NULL)
+        *index = c->first + c->taken;
+    c->taken++;
+    if (!it->bufs) {
+        if (it->out_size > 0)
+            memcpy(out, c->out + (c->taken - 1) * it->out_size, it->out_size);
+        return true;
+    }
+    if (c->len - c->at < 8) {
+        *rc = MPROC_EPROTOCOL;
+        return true;
+    }
+    memcpy(&l, c->out + c->at, 8);
+    if (l > c->len - c->at - 8) {
+        *rc = MPROC_EPROTOCOL;
+        return true;
+    }
+    buf->data = l > 0 ? malloc(l) : NULL;
+    if (l > 0 && buf->data == NULL) {
+        c->taken--; /* given again at the next call */
+        *rc = MPROC_ENOMEM;
+        return true;
+    }
+    if (l > 0)
+        memcpy(buf->data, c->out + c->at + 8, l);
+    buf->len = l;
+    c->at += 8 + ((l + 7) & ~(uint64_t)7);
+    if (c->at > c->len)
+        c->at = c->len;
+    return true;
+}
+
+static int
+imap_next(mproc_imap *it, void *out, mproc_buf *buf, size_t *index,
+          const struct mproc__deadline *dl)
+{
+    mproc_pool *p = it->job->pool;
     int rc = 0;
 
-    if (index != NULL)
-        *index = 0;
-    if (it == NULL || (out == NULL && it->out_size > 0) ||
-        mproc__deadline_init(&dl, timeout) < 0)
-        return MPROC_EINVAL;
-    p = it->job->pool;
     pthread_mutex_lock(&it->mu);
     for (;;) {
         struct imap_chunk *c = it->current;
 
-        if (c != NULL && c->taken < c->count) {
-            if (it->out_size > 0)
-                memcpy(out, c->out + c->taken * it->out_size, it->out_size);
-            if (index != NULL)
-                *index = c->first + c->taken;
-            c->taken++;
+        if (imap_give(it, c, out, buf, index, &rc))
             break;
-        }
         imap_chunk_free(c);
         it->current = NULL;
         pthread_mutex_lock(&p->mu);
@@ -975,12 +1079,53 @@ mproc_imap_next(mproc_imap *it, void *out, size_t *index, double timeout)
             it->input_error = 0;
             break;
         }
-        rc = mproc__pool_wait(p, it->job, imap_ready, it, &dl);
+        rc = mproc__pool_wait(p, it->job, imap_ready, it, dl);
         if (rc < 0)
             break;
     }
     pthread_mutex_unlock(&it->mu);
     return rc;
+}
+
+/* The call's timeout, cut to the iteration's own (executor.map). */
+static int
+next_deadline(const mproc_imap *it, double timeout, struct mproc__deadline *dl)
+{
+    if (mproc__deadline_init(dl, timeout) < 0)
+        return MPROC_EINVAL;
+    if (it->has_deadline && (dl->forever || (!it->deadline.forever &&
+                                             it->deadline.at_ns < dl->at_ns)))
+        *dl = it->deadline;
+    return 0;
+}
+
+int
+mproc_imap_next(mproc_imap *it, void *out, size_t *index, double timeout)
+{
+    struct mproc__deadline dl;
+
+    if (index != NULL)
+        *index = 0;
+    if (it == NULL || it->bufs || (out == NULL && it->out_size > 0) ||
+        next_deadline(it, timeout, &dl) < 0)
+        return MPROC_EINVAL;
+    return imap_next(it, out, NULL, index, &dl);
+}
+
+int
+mproc_imap_next_buf(mproc_imap *it, mproc_buf *out, size_t *index,
+                    double timeout)
+{
+    struct mproc__deadline dl;
+
+    if (out != NULL)
+        *out = (mproc_buf){ NULL, 0 };
+    if (index != NULL)
+        *index = 0;
+    if (it == NULL || !it->bufs || out == NULL ||
+        next_deadline(it, timeout, &dl) < 0)
+        return MPROC_EINVAL;
+    return imap_next(it, NULL, out, index, &dl);
 }
 
 int

@@ -139,12 +139,30 @@ struct imap_chunk {
     int status, task_code, signal;
     uint32_t item;
     char *message;
-    char *out; /* count x out_size */
+    char *out;  /* count x out_size; bufs: the result records */
+    size_t len; /* bytes at out */
+    size_t at;  /* bufs: the next record */
 };
 
 struct callback {
     mproc_future_cb fn;
     void *ctx;
+};
+
+/* Someone waiting for many futures (mproc_wait_futures,
+ * mproc_as_completed): a job that becomes done appends its index to order
+ * and bumps word. */
+struct mproc__waiter {
+    pthread_mutex_t mu;
+    uint32_t word; /* a futex: bumped by every completion */
+    size_t *order; /* indices, in completion order */
+    size_t nready;
+};
+
+struct waiter_link {
+    struct waiter_link *next;
+    struct mproc__waiter *w;
+    size_t index;
 };
 
 /* A job: what the user's future (or iterator) is. Counted references: the
@@ -175,6 +193,8 @@ struct mproc_future {
     uint32_t *chunk_slots; /* per chunk: its slot; gens beside */
     uint32_t *chunk_gens;
 
+    struct waiter_link *waiters; /* told when done */
+    int efd;                     /* mproc_future_fd(), or -1 */
     struct callback *callbacks;
     size_t ncallbacks, callbacks_cap;
     mproc_future_cb on_success, on_failure;
@@ -190,6 +210,9 @@ struct mproc_imap {
     mproc_future *job;
     pthread_mutex_t mu; /* one caller of next at a time */
     bool ordered;
+    bool bufs;         /* a map over buffers: next_buf */
+    bool has_deadline; /* executor.map: a timeout for it all */
+    struct mproc__deadline deadline;
     mproc_item_fn fn;
     size_t in_size, out_size, chunksize, window;
     char *in; /* the copied array, or NULL with produce */
@@ -317,7 +340,10 @@ void mproc__pool_notify(uint32_t *word);
 #define MPROC__POOL_SPIN_NS 50000
 bool mproc__pool_spin(bool (*ready)(const void *arg), const void *arg);
 void mproc__pool_cancel_pending(mproc_pool *p, mproc_future *j);
-void mproc__pool_cancel_all(mproc_pool *p);
+void mproc__pool_cancel_all(mproc_pool *p, const char *why);
+void mproc__pool_set_done(mproc_pool *p, mproc_future *j);
+int mproc__pool_watch(mproc_future *j, struct mproc__waiter *w, size_t index);
+void mproc__pool_unwatch(mproc_future *j, struct mproc__waiter *w);
 bool mproc__pool_job_running(mproc_pool *p, mproc_future *j);
 void mproc__pool_mark_async(mproc_pool *p, mproc_future *j);
 bool mproc__pool_job_done(mproc_future *j, void *arg);
@@ -340,6 +366,14 @@ int mproc__pool_worker_main(const void *arg, size_t len);
 int mproc__pool_worker_args(const mproc_pool *p, int wid, mproc_buf *out);
 int mproc__pool_fn_resolve(const void *loc, size_t len, uint64_t *fn);
 int mproc__pool_fn_locate(uint64_t fn, mproc_buf *out);
+
+/* pool.c: the executor's maps */
+int mproc__imap_items(mproc_pool *p, mproc_item_fn fn, const void *in, size_t n,
+                      size_t in_size, size_t out_size, long chunksize,
+                      const struct mproc__deadline *dl, mproc_imap **out);
+int mproc__imap_bufs(mproc_pool *p, mproc_task_fn fn, const mproc_buf *in,
+                     size_t n, long chunksize, const struct mproc__deadline *dl,
+                     mproc_imap **out);
 
 /* supervisor.c */
 int mproc__pool_start_threads(mproc_pool *p);

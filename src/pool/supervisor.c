@@ -188,11 +188,13 @@ reap(mproc_pool *p, int wid)
     }
     w->live = false;
     p->alive--;
+    /* Closed: only while tasks wait in the queue (a new worker would
+     * leave at once, the queue closed and empty). */
     if (p->state == POOL_RUNNING ||
-        (p->state == POOL_CLOSED && p->live_chunks > 0)) {
+        (p->state == POOL_CLOSED && !mproc_queue_empty(p->tasks))) {
         if (mproc__pool_start_worker(p, wid) < 0 && p->alive == 0) {
             /* No worker can be started: nothing would run what is left. */
-            mproc__pool_cancel_all(p);
+            mproc__pool_cancel_all(p, "no worker could be started");
         }
     }
     pthread_cond_broadcast(&p->gone);
@@ -286,10 +288,8 @@ mproc__pool_queue_event(mproc_pool *p, mproc_future *j, bool progress)
     }
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
-        if (!progress) { /* no callbacks then: at least be done */
-            j->done = true;
-            mproc__pool_notify(&p->sh->slots[j->notify].notify);
-        }
+        if (!progress) /* no callbacks then: at least be done */
+            mproc__pool_set_done(p, j);
         return;
     }
     e->job = j;
@@ -318,10 +318,8 @@ run_event(mproc_pool *p, struct event *e)
     } else {
         mproc_future_cb first = j->status == 0 ? j->on_success : j->on_failure;
 
-        if (!j->done) { /* a map with progress: after its last call */
-            j->done = true;
-            mproc__pool_notify(&p->sh->slots[j->notify].notify);
-        }
+        /* A map with progress is done after its last call. */
+        mproc__pool_set_done(p, j);
 
         if (first != NULL) {
             void *ctx = j->async_ctx;
