@@ -79,7 +79,6 @@ struct mproc_queue {
     uint64_t maxsize;  /* messages; 0: no limit */
     uint64_t ring_off; /* from this struct to the ring, which is PAGE-aligned */
     uint32_t kind;
-    uint32_t linear; /* never back to the start early (queue.h) */
 
     /* Written rarely. */
     _Alignas(64) uint32_t closed; /* set under the put lock */
@@ -370,7 +369,7 @@ try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
     }
     for (int fresh = 0;; fresh++) {
         /* Back to the ring's start when past the window and it fits. */
-        bool past = !q->linear && off >= WINDOW;
+        bool past = off >= WINDOW;
 
         wrap = past && tail + skip + need - head <= cap;
         /* A head read long ago may hide that the wrap fits: read it again
@@ -852,12 +851,6 @@ void
 mproc__queue_wake_consumer(mproc_queue *q)
 {
     wake(&q->put_seq, &q->get_sleepers, 1);
-}
-
-void
-mproc__queue_set_linear(mproc_queue *q)
-{
-    q->linear = 1;
 }
 
 uint64_t

@@ -42,15 +42,6 @@ void mproc__queue_wake_consumer(mproc_queue *q);
 /* Bytes of the ring in use now (records and their headers). */
 uint64_t mproc__queue_used(const mproc_queue *q);
 
-/* Make a new queue (before any use) go round its whole ring: a put goes
- * back to the ring's start only at its end. A queue otherwise goes back
- * early, once past its first MiB, when the consumers left that room, to
- * keep a steady stream in pages already touched; but until the consumers
- * pass that point, the room is what they left, so a consumer that stops
- * then makes the queue full at about a MiB. The pool's queues must take
- * their whole capacity whatever the workers do. */
-void mproc__queue_set_linear(mproc_queue *q);
-
 /* Bytes of the ring. */
 uint64_t mproc__queue_capacity(const mproc_queue *q);
 

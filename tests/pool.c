@@ -2231,6 +2231,50 @@ Test(pool, a_worker_killed_from_outside_is_replaced)
     mproc_pool_free(p);
 }
 
+/* With a queue of 64 KiB and its one worker held, 5,000 tasks of 100
+ * bytes do not fit: submitting still never waits, and every task runs, in
+ * order, once the worker goes on; close waits for them too. */
+static void
+submitting_never_waits_for_a_full_queue(bool threads)
+{
+    mproc_pool *p = new_pool_with(&(mproc_pool_opts){
+        .processes = 1, .threads = threads, .capacity = 65536 });
+    struct gate g = gate_new();
+    struct gate_arg a = gate_arg(&g, 30, 1);
+    mproc_future *held, **f = calloc(5000, sizeof(*f));
+    char arg[100] = { 0 };
+    double t0;
+
+    cr_assert_not_null(f);
+    cr_assert_eq(
+        mproc_pool_apply_async(p, task_gate, &a, sizeof(a), NULL, &held), 0);
+    gate_wait_started(&g);
+    t0 = th_now();
+    for (int i = 0; i < 5000; i++) {
+        int64_t v = i;
+
+        memcpy(arg, &v, sizeof(v));
+        cr_assert_eq(
+            mproc_pool_apply_async(p, task_double, arg, sizeof(v), NULL, &f[i]),
+            0);
+    }
+    th_assert_elapsed(t0, 0, 2.0);
+    cr_assert_not(mproc_future_ready(f[4999]));
+    cr_assert_eq(mproc_pool_close(p), 0);
+    gate_open(&g);
+    cr_assert_eq(future_i64(held, 30), 1);
+    for (int i = 0; i < 5000; i++) {
+        cr_assert_eq(future_i64(f[i], 30), 2 * i);
+        mproc_future_free(f[i]);
+    }
+    cr_assert_eq(mproc_pool_join(p, 30), 0);
+    mproc_future_free(held);
+    mproc_pool_free(p);
+    gate_free(&g);
+    free(f);
+}
+BOTH_BACKENDS(submitting_never_waits_for_a_full_queue)
+
 Test(pool, workers_ignore_ctrl_c)
 {
     mproc_pool *p = new_pool(false, 1);

@@ -472,8 +472,8 @@ MPROC_API int mproc_executor_submit_obj(mproc_executor *e, mproc_obj_task_fn fn,
  * Returns: 0, or
  *   MPROC_ESTATE   shut down
  *   MPROC_ETOOBIG  a chunk does not fit the task queue
- *   MPROC_EINVAL   e, fn or out NULL, in NULL with items, NaN timeout,
- *                  negative chunksize
+ *   MPROC_EINVAL   e, fn or out NULL, in NULL with items of some size,
+ *                  NaN timeout, negative chunksize
  *   MPROC_ENOMEM   no memory
  *
  * Thread-safe: yes.

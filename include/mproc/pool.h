@@ -40,10 +40,10 @@
  * done after its last progress call (so a blocking map returns after
  * it).
  *
- * Submitting copies the task into the task queue; while the queue is full
- * (capacity bytes of tasks waiting), apply_async, map_async and the imaps
- * wait for the workers to take some (Python's never wait: its queue has
- * no bound).
+ * Submitting copies the task into the task queue and never waits: while
+ * the queue is full (capacity bytes of tasks waiting), further tasks wait
+ * in this process, copied, in order, and go to the queue as the workers
+ * make room (Python's queue has no bound either).
  *
  * Every handle is thread-safe. A pool belongs to the process that made it:
  * a forked child must not use its parent's pool.

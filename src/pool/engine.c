@@ -541,15 +541,17 @@ mproc__pool_collect(mproc_pool *p)
             char *nb = realloc(p->rbuf, len);
 
             if (nb == NULL)
-                return; /* tried again at the next collect */
+                break; /* tried again at the next collect */
             p->rbuf = nb;
             p->rcap = len;
             continue;
         }
         if (rc < 0)
-            return;
+            break;
         deliver(p, p->rbuf, len);
     }
+    if (p->backlog != NULL)
+        mproc__pool_feed(p);
 }
 
 /* A chunk failed without a result: its worker died, or it was cancelled. */
@@ -690,6 +692,68 @@ fn_location(mproc_pool *p, uint64_t fn, const mproc_buf **loc)
     return 0;
 }
 
+/* ---- the backlog ----------------------------------------------------------
+ * Tasks the task queue could not take when submitted, in order, copied,
+ * until it can. While there are any, workers wake the result thread after
+ * every task (the shared backlog flag), so some collector feeds them on. */
+
+static int
+backlog_add(mproc_pool *p, uint32_t slot, const struct iovec *v, int n)
+{
+    struct backlog_entry *e;
+    size_t len = 0, at = 0;
+
+    for (int i = 0; i < n; i++)
+        len += v[i].iov_len;
+    if (len > mproc__queue_capacity(p->tasks) - 8)
+        return MPROC_ETOOBIG;
+    e = malloc(sizeof(*e) + len);
+    if (e == NULL)
+        return MPROC_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        memcpy(e->msg + at, v[i].iov_base, v[i].iov_len);
+        at += v[i].iov_len;
+    }
+    e->next = NULL;
+    e->slot = slot;
+    e->len = len;
+    *p->backlog_tail = e;
+    p->backlog_tail = &e->next;
+    __atomic_store_n(&p->sh->backlog, 1, __ATOMIC_SEQ_CST);
+    return 0;
+}
+
+void
+mproc__pool_feed(mproc_pool *p)
+{
+    while (p->backlog != NULL) {
+        struct backlog_entry *e = p->backlog;
+        struct mproc__task_msg m;
+        int rc = 0;
+
+        memcpy(&m, e->msg, sizeof(m));
+        /* Cancelled meanwhile: nothing to send. */
+        if (p->tab[e->slot].live && p->tab[e->slot].gen == m.gen) {
+            rc = mproc__queue_putv(p->tasks, &(struct iovec){ e->msg, e->len },
+                                   1, 0);
+            if (rc == MPROC_EFULL)
+                return;
+            if (rc < 0 && cancel_slot(p, e->slot))
+                mproc__pool_chunk_failed(
+                    p, e->slot, rc == MPROC_ECLOSED ? MPROC_ESTATE : rc, 0,
+                    NULL);
+        }
+        p->backlog = e->next;
+        if (p->backlog == NULL)
+            p->backlog_tail = &p->backlog;
+        free(e);
+    }
+    __atomic_store_n(&p->sh->backlog, 0, __ATOMIC_SEQ_CST);
+    /* A close waited for the backlog: the workers leave once it is run. */
+    if (p->state == POOL_CLOSED)
+        (void)mproc_queue_close(p->tasks);
+}
+
 int
 mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
                    uint32_t kind, uint64_t fn, const struct iovec *iov,
@@ -705,7 +769,6 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
                                  .out_size = out_size };
     struct iovec v[8];
     const mproc_buf *loc;
-    char *where = NULL;
     uint32_t slot;
     int rc, n = 0;
     bool async;
@@ -714,15 +777,10 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
         return MPROC_EINVAL;
     pthread_mutex_lock(&p->mu);
     rc = p->state == POOL_RUNNING ? fn_location(p, fn, &loc) : MPROC_ESTATE;
-    /* A copy of the location: the cache may change once the mutex is
-     * dropped. */
-    if (rc == 0 && loc->len > 0 && (where = malloc(loc->len)) == NULL)
-        rc = MPROC_ENOMEM;
     if (rc == 0)
         rc = mproc__pool_slot_alloc(p, &slot);
     if (rc < 0) {
         pthread_mutex_unlock(&p->mu);
-        free(where);
         return rc;
     }
     m.slot = slot;
@@ -736,8 +794,7 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
     }
     v[n++] = (struct iovec){ &m, sizeof(m) };
     if (loc->len > 0) {
-        memcpy(where, loc->data, loc->len);
-        v[n++] = (struct iovec){ where, loc->len };
+        v[n++] = (struct iovec){ loc->data, loc->len };
         v[n++] =
             (struct iovec){ (void *)pad, MPROC__ALIGN16(loc->len) - loc->len };
     }
@@ -759,19 +816,19 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
     j->chunk_gens[chunk % j->nchunks] = m.gen;
     j->refs++;
     p->live_chunks++;
-    pthread_mutex_unlock(&p->mu);
-    /* Outside the mutex: a full queue waits for the workers, who need
-     * nobody here to go on. */
-    rc = mproc__queue_putv(p->tasks, v, n, MPROC_FOREVER);
-    free(where);
+    /* Never a wait: what the queue cannot take now waits here, in order
+     * (Python's apply_async never blocks either). */
+    rc =
+        p->backlog != NULL ? MPROC_EFULL : mproc__queue_putv(p->tasks, v, n, 0);
+    if (rc == MPROC_EFULL)
+        rc = backlog_add(p, slot, v, n);
     if (rc < 0) {
         if (rc == MPROC_ECLOSED)
             rc = MPROC_ESTATE;
-        pthread_mutex_lock(&p->mu);
         if (cancel_slot(p, slot))
             mproc__pool_chunk_failed(p, slot, rc, 0, NULL);
-        pthread_mutex_unlock(&p->mu);
     }
+    pthread_mutex_unlock(&p->mu);
     return rc;
 }
 

@@ -68,6 +68,7 @@ mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     p->refs = 1;
     p->cmd_fd = -1;
     p->events_tail = &p->events;
+    p->backlog_tail = &p->backlog;
     p->threads = o->threads;
     p->start_method = o->start_method != MPROC_START_DEFAULT
                           ? o->start_method
@@ -112,8 +113,6 @@ mproc_pool_new(mproc_pool **out, const mproc_pool_opts *opts)
     if (rc == 0)
         rc = mproc_queue_new(&p->results, &qo);
     if (rc == 0) {
-        mproc__queue_set_linear(p->tasks);
-        mproc__queue_set_linear(p->results);
         p->sh->nworkers = (uint32_t)p->nworkers;
         p->tab = calloc(MPROC__POOL_SLOTS, sizeof(*p->tab));
         p->free_slots = malloc(MPROC__POOL_SLOTS * sizeof(uint32_t));
@@ -153,8 +152,10 @@ mproc_pool_close(mproc_pool *p)
         rc = MPROC_ESTATE;
     } else {
         p->state = POOL_CLOSED;
-        /* Workers leave once the queue is drained. */
-        (void)mproc_queue_close(p->tasks);
+        /* Workers leave once the queue is drained; with tasks still in
+         * the backlog, once it is fed (mproc__pool_feed()). */
+        if (p->backlog == NULL)
+            (void)mproc_queue_close(p->tasks);
     }
     pthread_mutex_unlock(&p->mu);
     if (rc == 0)
@@ -174,6 +175,7 @@ mproc_pool_terminate(mproc_pool *p)
     }
     p->state = POOL_TERMINATED;
     mproc__pool_cancel_all(p, "the pool was terminated");
+    mproc__pool_feed(p); /* drops the cancelled backlog */
     (void)mproc_queue_close(p->tasks);
     for (int i = 0; i < p->nworkers && !p->threads; i++)
         if (p->workers[i].live)

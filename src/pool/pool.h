@@ -73,7 +73,8 @@ struct mproc__pool_worker {
 
 /* The shared part: an arena block every worker maps. */
 struct mproc__pool_shared {
-    uint32_t engine; /* the result thread's futex, as a notify word */
+    uint32_t engine;  /* the result thread's futex, as a notify word */
+    uint32_t backlog; /* tasks wait in the parent: wake the engine */
     uint32_t nworkers;
     struct mproc__pool_worker workers[MPROC__POOL_MAX_WORKERS];
     struct mproc__pool_slot slots[MPROC__POOL_SLOTS];
@@ -246,6 +247,14 @@ enum pool_state {
     POOL_TERMINATED
 };
 
+/* A task the task queue could not take yet (engine.c). */
+struct backlog_entry {
+    struct backlog_entry *next;
+    uint32_t slot;
+    size_t len;
+    char msg[];
+};
+
 /* An event for the result thread. */
 struct event {
     struct event *next;
@@ -290,6 +299,7 @@ struct mproc_pool {
     uint64_t area_size;
     struct extent *free_extents; /* sorted by offset */
     size_t nextents, extents_cap;
+    struct backlog_entry *backlog, **backlog_tail;
     struct mproc__pool_task *tab; /* by slot */
     uint32_t *free_slots;
     size_t nfree;
@@ -329,6 +339,7 @@ int mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk,
                        const struct iovec *iov, int niov, uint32_t count,
                        uint32_t in_size, uint32_t out_size);
 void mproc__pool_collect(mproc_pool *p); /* mu held */
+void mproc__pool_feed(mproc_pool *p);    /* mu held */
 void mproc__pool_chunk_failed(mproc_pool *p, uint32_t slot, int status,
                               int signal, const char *message);
 int mproc__pool_wait(mproc_pool *p, mproc_future *j,

@@ -412,6 +412,7 @@ mproc__pool_stop_threads(mproc_pool *p)
         if (p->tab[s].live)
             mproc__pool_chunk_failed(p, s, MPROC_ECANCELLED, 0,
                                      "the pool ended before the task ran");
+    mproc__pool_feed(p); /* frees what is left of the backlog */
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
     if (p->result_started) {

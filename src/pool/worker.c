@@ -416,8 +416,9 @@ finish(struct mproc__worker_ctx *w, const struct mproc__task_msg *m)
     }
     if (m->notify < MPROC__POOL_SLOTS)
         mproc__pool_notify(&w->sh->slots[m->notify].notify);
-    /* Callbacks wanted, or results piling up with nobody collecting. */
-    if (async ||
+    /* Callbacks wanted, tasks waiting in the parent for room, or results
+     * piling up with nobody collecting. */
+    if (async || __atomic_load_n(&w->sh->backlog, __ATOMIC_RELAXED) ||
         mproc__queue_used(w->results) > mproc__queue_capacity(w->results) / 4)
         mproc__pool_notify(&w->sh->engine);
     __atomic_store_n(&w->sh->workers[w->wid].slot, 0, __ATOMIC_RELEASE);
