@@ -16,6 +16,7 @@
 #include "mproc/process.h"
 #include "mproc/queue.h"
 #include "mproc/shm.h"
+#include "mproc/subprocess.h"
 #include "mproc/sync.h"
 #include "mproc/value.h"
 

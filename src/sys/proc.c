@@ -13,7 +13,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -72,19 +74,25 @@ mproc__fork_detached(void)
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : -EAGAIN;
 }
 
-/* Map child_fds onto 0..nfds-1. Sources below nfds are first copied above
- * it, so no dup2 overwrites a source that a later one still needs. */
+/* Map child_fds onto 0..nfds-1 (MPROC__SPAWN_DEVNULL: /dev/null;
+ * MPROC__SPAWN_INHERIT: left as the parent has it). Sources below nfds are
+ * first copied above it, so no dup2 overwrites a source that a later one
+ * still needs (the copies, in lifted[], are the caller's to close). Then
+ * keep[] stay open at their numbers and, with close_rest, every other
+ * descriptor from nfds up is closed. */
 static int
 spawn_actions(posix_spawn_file_actions_t *fa, const int *child_fds, int nfds,
-              int *lifted)
+              int *lifted, const int *keep, size_t nkeep, bool close_rest)
 {
-    int rc;
+    int rc = 0, top = nfds - 1;
 
     for (int i = 0; i < nfds; i++) {
         int src = child_fds[i];
 
         lifted[i] = -1;
-        if (src < 0) {
+        if (src == MPROC__SPAWN_INHERIT)
+            continue;
+        if (src == MPROC__SPAWN_DEVNULL) {
             rc =
                 posix_spawn_file_actions_addopen(fa, i, "/dev/null", O_RDWR, 0);
         } else {
@@ -99,8 +107,56 @@ spawn_actions(posix_spawn_file_actions_t *fa, const int *child_fds, int nfds,
         if (rc != 0)
             return -rc;
     }
-    rc = posix_spawn_file_actions_addclosefrom_np(fa, nfds);
+    /* dup2 of a descriptor onto itself clears its close-on-exec flag. */
+    for (size_t k = 0; k < nkeep; k++) {
+        if (keep[k] < nfds)
+            continue;
+        rc = posix_spawn_file_actions_adddup2(fa, keep[k], keep[k]);
+        if (rc != 0)
+            return -rc;
+        if (keep[k] > top)
+            top = keep[k];
+    }
+    if (!close_rest)
+        return 0;
+    /* The gaps between kept ones one by one (closing one that is not open
+     * is no failure), then everything above. */
+    for (int fd = nfds; fd < top && rc == 0; fd++) {
+        bool kept = false;
+
+        for (size_t k = 0; k < nkeep && !kept; k++)
+            kept = keep[k] == fd;
+        if (!kept)
+            rc = posix_spawn_file_actions_addclose(fa, fd);
+    }
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(fa, top + 1);
     return -rc;
+}
+
+/* posix_spawn, then a pidfd to watch the child; the child is killed and
+ * reaped when no pidfd can be had. */
+static pid_t
+spawn_watched(const char *path, bool search,
+              const posix_spawn_file_actions_t *fa,
+              const posix_spawnattr_t *attr, char *const argv[],
+              char *const envp[], int *pidfd)
+{
+    pid_t pid = -1;
+    int rc = search ? posix_spawnp(&pid, path, fa, attr, argv, envp)
+                    : posix_spawn(&pid, path, fa, attr, argv, envp);
+
+    if (rc != 0)
+        return -rc;
+    rc = mproc__pidfd_open(pid);
+    if (rc < 0) {
+        /* Cannot watch it: do not leave it running unwatched. */
+        (void)kill(pid, SIGKILL);
+        (void)waitpid(pid, NULL, 0);
+        return rc;
+    }
+    *pidfd = rc;
+    return pid;
 }
 
 pid_t
@@ -111,8 +167,7 @@ mproc__spawn(const char *path, char *const argv[], char *const envp[],
     posix_spawnattr_t attr;
     int lifted[8];
     sigset_t none;
-    pid_t pid = -1;
-    int rc;
+    pid_t pid;
 
     *pidfd = -1;
     if (nfds > 8)
@@ -124,25 +179,69 @@ mproc__spawn(const char *path, char *const argv[], char *const envp[],
      * by exec itself, ignored ones stay ignored (as under Python). */
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
-    rc = spawn_actions(&fa, child_fds, nfds, lifted);
-    if (rc == 0)
-        rc = -posix_spawn(&pid, path, &fa, &attr, argv, envp);
+    pid = spawn_actions(&fa, child_fds, nfds, lifted, NULL, 0, true);
+    if (pid == 0)
+        pid = spawn_watched(path, false, &fa, &attr, argv, envp, pidfd);
     for (int i = 0; i < nfds; i++)
         if (lifted[i] >= 0)
             mproc__close(&lifted[i]);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
-    if (rc < 0)
-        return rc;
-    rc = mproc__pidfd_open(pid);
-    if (rc < 0) {
-        /* Cannot watch it: do not leave it running unwatched. */
-        (void)kill(pid, SIGKILL);
-        (void)waitpid(pid, NULL, 0);
-        return rc;
-    }
-    *pidfd = rc;
     return pid;
+}
+
+pid_t
+mproc__spawn_program(const struct mproc__spawn_spec *s, int *pidfd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int lifted[3] = { -1, -1, -1 };
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    sigset_t none, dflt;
+    pid_t pid;
+    int rc;
+
+    *pidfd = -1;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    /* Python's restore_signals: what a shell expects at their default. */
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGPIPE);
+    sigaddset(&dflt, SIGXFSZ);
+    posix_spawnattr_setsigdefault(&attr, &dflt);
+    if (s->setsid)
+        flags |= POSIX_SPAWN_SETSID;
+    if (s->setpgroup) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, s->pgroup);
+    }
+    posix_spawnattr_setflags(&attr, flags);
+    rc = spawn_actions(&fa, s->stdio, 3, lifted, s->keep, s->nkeep,
+                       s->close_rest);
+    if (rc == 0 && s->cwd != NULL)
+        rc = -posix_spawn_file_actions_addchdir_np(&fa, s->cwd);
+    pid = rc < 0 ? rc
+                 : spawn_watched(s->path, s->search, &fa, &attr, s->argv,
+                                 s->envp, pidfd);
+    for (int i = 0; i < 3; i++)
+        if (lifted[i] >= 0)
+            mproc__close(&lifted[i]);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return pid;
+}
+
+int
+mproc__reap_nohang(pid_t pid)
+{
+    siginfo_t si = { 0 };
+
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG) < 0)
+        if (errno != EINTR)
+            return -errno;
+    return si.si_pid == 0 ? -EAGAIN : 0;
 }
 
 int

@@ -140,11 +140,35 @@ int mproc__pidfd_reap(int pidfd, int *exitcode);
 /* fork(): the child's pid and its pidfd in *pidfd; 0 in the child;
  * -errno when no child is left running. */
 pid_t mproc__fork(int *pidfd);
-/* Exec `path` with argv/envp; child_fds[i] (or -1) becomes fd i for i in
- * 0..nfds-1 (-1: /dev/null), every other descriptor is closed, the signal
- * mask is emptied. Returns the pid and its pidfd in *pidfd, or -errno. */
+/* Exec `path` with argv/envp; child_fds[i] becomes fd i for i in
+ * 0..nfds-1 (MPROC__SPAWN_DEVNULL: /dev/null), every other descriptor is
+ * closed, the signal mask is emptied. Returns the pid and its pidfd in
+ * *pidfd, or -errno (the exec's own failure too). */
+#define MPROC__SPAWN_DEVNULL (-1)
+#define MPROC__SPAWN_INHERIT (-2)
 pid_t mproc__spawn(const char *path, char *const argv[], char *const envp[],
                    const int *child_fds, int nfds, int *pidfd);
+/* A program for subprocess: as mproc__spawn, with stdio[i] onto fd i
+ * (MPROC__SPAWN_INHERIT: the parent's), keep[] staying open at their
+ * numbers, the rest closed only with close_rest; PATH searched with
+ * search; cwd (NULL: this one), setsid, setpgid(0, pgroup); SIGPIPE and
+ * SIGXFSZ at their defaults. */
+struct mproc__spawn_spec {
+    const char *path;
+    bool search;
+    char *const *argv, *const *envp;
+    int stdio[3];
+    const int *keep;
+    size_t nkeep;
+    bool close_rest;
+    const char *cwd;
+    bool setsid, setpgroup;
+    pid_t pgroup;
+};
+pid_t mproc__spawn_program(const struct mproc__spawn_spec *s, int *pidfd);
+/* Reap the child pid if it ended, without waiting: 0, -EAGAIN (still
+ * running), or -errno (ECHILD: not a child, or reaped already). */
+int mproc__reap_nohang(pid_t pid);
 /* A process outside this one's session and process group that is not its
  * child (fork, setsid, fork again; the middle process is reaped before
  * this returns). Made with _Fork: no atfork handler runs in it, so it may
