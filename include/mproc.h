@@ -9,6 +9,7 @@
 #include "mproc/common.h"
 #include "mproc/conn.h"
 #include "mproc/context.h"
+#include "mproc/filelock.h"
 #include "mproc/future.h"
 #include "mproc/listener.h"
 #include "mproc/log.h"

@@ -168,7 +168,7 @@ make_streams(const mproc_popen_opts *o, mproc_popen *p, int stdio[3],
             break;
         case MPROC_STDIO_DEVNULL:
             if (devnull < 0) {
-                devnull = mproc__open("/dev/null", O_RDWR);
+                devnull = mproc__open("/dev/null", O_RDWR, 0);
                 if (devnull < 0)
                     return devnull;
                 extra[n++] = devnull;

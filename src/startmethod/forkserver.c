@@ -160,7 +160,7 @@ mproc__start_forkserver(const struct mproc__child_spec *spec, int parent_pidfd,
             continue;
         /* A closed stdout/stderr: the child gets /dev/null there. */
         if (devnull < 0)
-            devnull = mproc__open("/dev/null", O_WRONLY);
+            devnull = mproc__open("/dev/null", O_WRONLY, 0);
         if (devnull < 0)
             return devnull;
         passed[i] = devnull;

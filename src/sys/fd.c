@@ -80,12 +80,12 @@ mproc__seqpacket_pair(int fds[2])
 }
 
 int
-mproc__open(const char *path, int flags)
+mproc__open(const char *path, int flags, unsigned mode)
 {
     int fd;
 
     do
-        fd = open(path, flags | O_CLOEXEC);
+        fd = open(path, flags | O_CLOEXEC, (mode_t)mode);
     while (fd < 0 && errno == EINTR);
     if (fd < 0)
         return -errno;

@@ -88,7 +88,7 @@ read_stat(const char *path, char *state, uint64_t *start)
     ssize_t n;
     int fd;
 
-    fd = mproc__open(path, O_RDONLY);
+    fd = mproc__open(path, O_RDONLY, 0);
     if (fd < 0)
         return false;
     do

@@ -60,7 +60,7 @@ double mproc__deadline_seconds_left(const struct mproc__deadline *dl);
 
 int mproc__pipe(int fds[2]);
 int mproc__socketpair(int fds[2]);
-int mproc__open(const char *path, int flags);
+int mproc__open(const char *path, int flags, unsigned mode);
 int mproc__dup(int fd);
 int mproc__epoll_create(void);
 /* An anonymous memory file (memfd, no name in any file system) of `size`
