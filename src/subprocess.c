@@ -31,7 +31,8 @@ struct mproc_popen {
     int pipes[3]; /* the parent's ends, or -1 */
     /* communicate()'s state, kept across a timeout */
     bool started;
-    char *input;
+    const char *input; /* the caller's during a call, else a copy */
+    bool input_owned;
     size_t input_len, input_off;
     mproc_buf got[2]; /* stdout, stderr read so far */
     size_t cap[2];
@@ -365,13 +366,45 @@ read_some(mproc_popen *p, int i)
     }
 }
 
+static void
+drop_input(mproc_popen *p)
+{
+    if (p->input_owned)
+        free((char *)p->input);
+    p->input = NULL;
+    p->input_owned = false;
+    p->input_len = p->input_off = 0;
+}
+
+/* A call ends with input unsent (it timed out): keep a copy of the rest,
+ * the caller's bytes being its own again. */
+static int
+keep_input(mproc_popen *p)
+{
+    size_t rest = p->input_len - p->input_off;
+    char *copy;
+
+    if (p->input == NULL || p->input_owned)
+        return 0;
+    copy = rest > 0 ? malloc(rest) : NULL;
+    if (rest > 0 && copy == NULL)
+        return MPROC_ENOMEM;
+    if (rest > 0)
+        memcpy(copy, p->input + p->input_off, rest);
+    p->input = copy;
+    p->input_owned = rest > 0;
+    p->input_len = rest;
+    p->input_off = 0;
+    return 0;
+}
+
 /* Write what the pipe takes of the input left: 0, or -errno. A child
  * that does not read (EPIPE) just gets no more. */
 static int
 write_some(mproc_popen *p)
 {
     while (p->input_off < p->input_len) {
-        struct iovec v = { p->input + p->input_off,
+        struct iovec v = { (char *)p->input + p->input_off,
                            p->input_len - p->input_off };
         ssize_t n = mproc__writev_nosigpipe(p->pipes[0], &v, 1);
 
@@ -388,8 +421,7 @@ write_some(mproc_popen *p)
         p->input_off = p->input_len; /* EPIPE: it stopped reading */
     }
     /* All sent: end of file for the child. */
-    free(p->input);
-    p->input = NULL;
+    drop_input(p);
     mproc__close(&p->pipes[0]);
     return 0;
 }
@@ -430,8 +462,7 @@ pump(mproc_popen *p, const struct mproc__deadline *dl)
         int n = 0, rc, ms;
 
         if (p->pipes[0] >= 0 && p->input_off >= p->input_len) {
-            free(p->input);
-            p->input = NULL;
+            drop_input(p);
             mproc__close(&p->pipes[0]);
         }
         for (int i = 0; i < 3; i++)
@@ -487,21 +518,17 @@ mproc_popen_communicate(mproc_popen *p, const void *input, size_t len,
     }
     if (!p->started) {
         p->started = true;
-        if (len > 0) {
-            p->input = malloc(len);
-            if (p->input == NULL) {
-                pthread_mutex_unlock(&p->mu);
-                return MPROC_ENOMEM;
-            }
-            memcpy(p->input, input, len);
-            p->input_len = len;
-        }
+        /* Borrowed for this call; copied only if it ends unsent. */
+        p->input = len > 0 ? input : NULL;
+        p->input_len = len;
         for (int i = 0; i < 3 && rc == 0; i++)
             if (p->pipes[i] >= 0)
                 rc = set_nonblocking(p->pipes[i]);
     }
     if (rc == 0)
         rc = pump(p, &dl);
+    if (keep_input(p) < 0 && rc == 0)
+        rc = MPROC_ENOMEM;
     pthread_mutex_unlock(&p->mu);
     if (rc == 0)
         rc = wait_until(p, &dl);
@@ -603,7 +630,7 @@ mproc_popen_free(mproc_popen *p)
     if (p->returncode == MPROC_EXITCODE_NONE && try_reap(p) != 0)
         adopt_orphan(p->pid);
     mproc__close(&p->pidfd);
-    free(p->input);
+    drop_input(p);
     mproc_buf_free(&p->got[0]);
     mproc_buf_free(&p->got[1]);
     pthread_mutex_destroy(&p->mu);

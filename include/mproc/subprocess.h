@@ -293,8 +293,8 @@ typedef struct mproc_completed {
  * Python: subprocess.run(args, input, capture_output, timeout, check, ...).
  *
  * out      receives the outcome; free it with mproc_completed_free()
- *          whatever the return (it is empty when the child did not
- *          start).
+ *          whatever the return (when the child did not start: its args,
+ *          returncode MPROC_EXITCODE_NONE, no output).
  * timeout  seconds; on expiry the child is killed (SIGKILL), waited for,
  *          and out keeps what it wrote so far (its returncode is then
  *          -SIGKILL).
