@@ -25,6 +25,7 @@
 
 struct mproc_popen {
     pthread_mutex_t mu;
+    pthread_mutex_t comm; /* one communicate() at a time */
     pid_t pid;
     int pidfd;
     int returncode;
@@ -226,6 +227,7 @@ mproc_popen_new(mproc_popen **out, char *const argv[],
     if (p == NULL)
         return MPROC_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->comm, NULL);
     p->pidfd = -1;
     p->returncode = MPROC_EXITCODE_NONE;
     p->pipes[0] = p->pipes[1] = p->pipes[2] = -1;
@@ -259,6 +261,7 @@ mproc_popen_new(mproc_popen **out, char *const argv[],
     if (rc < 0) {
         close_all(p->pipes, 3);
         pthread_mutex_destroy(&p->mu);
+        pthread_mutex_destroy(&p->comm);
         free(p);
         return rc;
     }
@@ -279,8 +282,9 @@ try_reap(mproc_popen *p)
         return 0;
     rc = mproc__pidfd_reap(p->pidfd, &code);
     if (rc == 0) {
+        /* The pidfd stays open until the handle is freed: a waiter in
+         * another thread may be polling it. */
         p->returncode = code;
-        mproc__close(&p->pidfd);
         return 0;
     }
     return rc == -EAGAIN ? MPROC_ETIMEDOUT : rc;
@@ -443,6 +447,8 @@ take_output(mproc_popen *p, mproc_buf *out, mproc_buf *err)
     mproc_buf *to[2] = { out, err };
 
     for (int i = 0; i < 2; i++) {
+        if (p->got[i].len == 0) /* empty is { NULL, 0 } */
+            mproc_buf_free(&p->got[i]);
         if (to[i] != NULL) {
             *to[i] = p->got[i];
         } else {
@@ -473,7 +479,10 @@ pump(mproc_popen *p, const struct mproc__deadline *dl)
         if (n == 0)
             return 0;
         ms = mproc__deadline_ms_left(dl);
+        /* Other calls on the handle go on meanwhile (kill, wait ...). */
+        pthread_mutex_unlock(&p->mu);
         rc = poll(fds, (nfds_t)n, ms);
+        pthread_mutex_lock(&p->mu);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
@@ -511,9 +520,11 @@ mproc_popen_communicate(mproc_popen *p, const void *input, size_t len,
     if (p == NULL || (input == NULL && len > 0) ||
         mproc__deadline_init(&dl, timeout) < 0)
         return MPROC_EINVAL;
+    pthread_mutex_lock(&p->comm);
     pthread_mutex_lock(&p->mu);
     if (len > 0 && (p->started || p->pipes[0] < 0)) {
         pthread_mutex_unlock(&p->mu);
+        pthread_mutex_unlock(&p->comm);
         return MPROC_ESTATE;
     }
     if (!p->started) {
@@ -537,6 +548,7 @@ mproc_popen_communicate(mproc_popen *p, const void *input, size_t len,
         take_output(p, out, err);
         pthread_mutex_unlock(&p->mu);
     }
+    pthread_mutex_unlock(&p->comm);
     return rc;
 }
 
@@ -634,6 +646,7 @@ mproc_popen_free(mproc_popen *p)
     mproc_buf_free(&p->got[0]);
     mproc_buf_free(&p->got[1]);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->comm);
     free(p);
 }
 

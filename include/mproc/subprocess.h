@@ -11,6 +11,12 @@
  * pass_fds (Python: close_fds=True). The child is watched and signalled
  * through a pidfd, so kill() never reaches a process that reused its pid.
  *
+ * The child starts with no signal blocked and SIGPIPE and SIGXFSZ at
+ * their defaults (Python's restore_signals); signals this process ignores
+ * stay ignored, others are reset by exec. A program name without '/' is
+ * searched in this process's PATH (also when env replaces the child's
+ * environment).
+ *
  * A return code is the exit status, or minus the signal number that ended
  * the child (Python's returncode).
  *
@@ -94,9 +100,10 @@ typedef struct mproc_popen_opts {
  * Returns: 0, or
  *   -ENOENT, -EACCES, -ENOEXEC, -ENOTDIR ...  the program could not be
  *                  executed, or cwd not entered (the errno the child met)
- *   MPROC_EINVAL   out or argv NULL, argv empty, a bad stdio mode or fd,
- *                  MPROC_STDIO_STDOUT for stdin or stdout, a negative
- *                  pass_fd, shell without a command
+ *   MPROC_EINVAL   out or argv NULL, argv empty, a bad stdio mode or a
+ *                  negative fd, MPROC_STDIO_STDOUT for stdin or stdout, a
+ *                  negative pass_fd
+ *   -EBADF         an fd given (stdio or pass_fds) is not open
  *   MPROC_ENOMEM   no memory
  *   other -errno   pipes or the process could not be made (EMFILE,
  *                  EAGAIN ...)
@@ -160,7 +167,9 @@ MPROC_API int mproc_popen_wait(mproc_popen *p, double timeout);
  *   other -errno     reading or writing failed (EPIPE is not one: a
  *                    child that does not read its input is fine)
  *
- * Thread-safe: yes, one call at a time per p.
+ * Thread-safe: yes: calls on p from other threads (kill, wait ...) go on
+ * meanwhile; a second communicate waits for the first. Do not close p's
+ * pipes while it runs.
  */
 MPROC_API int mproc_popen_communicate(mproc_popen *p, const void *input,
                                       size_t len, mproc_buf *out,
