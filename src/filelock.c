@@ -55,8 +55,15 @@ mproc_filelock_new(mproc_filelock **out, const char *path,
         *out = NULL;
     if (out == NULL || path == NULL ||
         (o->lockfile && (o->shared || o->offset || o->length)) ||
-        o->offset > INT64_MAX || o->length > INT64_MAX - o->offset)
+        o->offset > INT64_MAX ||
+        (o->length > 0 && o->length - 1 > INT64_MAX - o->offset))
         return MPROC_EINVAL;
+    if (o->lockfile) {
+        struct stat st;
+
+        if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+            return -EISDIR;
+    }
     l = calloc(1, sizeof(*l));
     if (l == NULL || (l->path = strdup(path)) == NULL) {
         free(l);
@@ -111,69 +118,102 @@ ofd_lock(const mproc_filelock *l, short type, bool wait)
 /* ---- lock files
  * --------------------------------------------------------------- */
 
-/* Whether the lock file at path, held by someone else, is stale: its
- * owner is dead or its pid now names a newer process. The file's identity
- * goes to *st. */
-static bool
-stale(const char *path, struct stat *st)
+/* The lock file's text: "pid start-time\n" (sys.h's holder identity). */
+static int
+identity(char *text, size_t size)
 {
+    return snprintf(text, size, "%d %" PRIu32 "\n", (int)mproc__self_pid(),
+                    mproc__self_start_time());
+}
+
+/* A lock file held by someone else: remove it if it is stale (its owner
+ * dead, or its pid now a newer process's). Open and locked (OFD) while
+ * deciding, so its inode cannot be reused under the check, and two
+ * removers cannot both act: 0 (removed, or gone already: try again),
+ * MPROC_ETIMEDOUT (held), or -errno. */
+static int
+remove_if_stale(const char *path)
+{
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    struct stat st, now;
     char text[64];
     long long pid;
     uint32_t start;
     ssize_t n;
-    int fd = mproc__open(path, O_RDONLY, 0);
+    int fd = mproc__open(path, O_RDWR, 0), rc = MPROC_ETIMEDOUT;
 
+    /* Opened for writing, to lock it; a file this process cannot write is
+     * judged unlocked (only a remover that can write it locks it). */
+    if (fd == -EACCES || fd == -EROFS || fd == -EISDIR)
+        fd = mproc__open(path, O_RDONLY, 0);
+    if (fd == -ENOENT)
+        return 0;
     if (fd < 0)
-        return false;
-    n = read(fd, text, sizeof(text) - 1);
-    if (n < 0 || fstat(fd, st) < 0) {
-        mproc__close(&fd);
-        return false;
+        return fd;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+    } else if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+    } else if (fcntl(fd, F_OFD_SETLK, &fl) < 0 && errno != ENOLCK &&
+               errno != EINVAL && errno != EBADF) {
+        rc = MPROC_ETIMEDOUT; /* another acquirer is deciding */
+    } else if ((n = read(fd, text, sizeof(text) - 1)) >= 0) {
+        text[n] = '\0';
+        if (sscanf(text, "%lld %" SCNu32, &pid, &start) == 2 && pid > 0 &&
+            pid <= INT32_MAX &&
+            mproc__holder_is_dead((pid_t)pid, start, true)) {
+            /* Still that file (it is held open: its inode is not reused). */
+            if (stat(path, &now) == 0 && now.st_dev == st.st_dev &&
+                now.st_ino == st.st_ino)
+                (void)unlink(path);
+            rc = 0;
+        }
     }
     mproc__close(&fd);
-    text[n] = '\0';
-    /* Not (yet) written: its maker is between creating and writing. */
-    if (sscanf(text, "%lld %" SCNu32, &pid, &start) != 2 || pid <= 0 ||
-        pid > INT32_MAX)
-        return false;
-    return mproc__holder_is_dead((pid_t)pid, start, true);
+    return rc;
 }
 
-/* Make the lock file: 0, MPROC_ETIMEDOUT (held), or -errno. */
+/* Make the lock file: written under a name of its own, then linked into
+ * place, so it never exists without its owner's identity. 0,
+ * MPROC_ETIMEDOUT (held), or -errno. */
 static int
 lockfile_try(mproc_filelock *l)
 {
-    for (int tries = 0; tries < 3; tries++) {
-        char text[64];
-        struct stat st, now;
-        int fd = mproc__open(l->path, O_WRONLY | O_CREAT | O_EXCL, l->mode);
-        int n;
+    size_t plen = strlen(l->path);
+    char *tmp = malloc(plen + 32), text[64];
+    struct stat st;
+    int fd, n, rc;
 
-        if (fd >= 0) {
-            n = snprintf(text, sizeof(text), "%d %" PRIu32 "\n",
-                         (int)mproc__self_pid(), mproc__self_start_time());
-            if (write(fd, text, (size_t)n) != n || fstat(fd, &st) < 0) {
-                int rc = -errno;
-
-                (void)unlink(l->path);
-                mproc__close(&fd);
-                return rc < 0 ? rc : -EIO;
-            }
-            l->fd = fd;
-            l->dev = st.st_dev;
-            l->ino = st.st_ino;
-            return 0;
-        }
-        if (fd != -EEXIST)
-            return fd;
-        if (!stale(l->path, &st))
-            return MPROC_ETIMEDOUT;
-        /* Still that stale file: remove it and try again. */
-        if (stat(l->path, &now) == 0 && now.st_dev == st.st_dev &&
-            now.st_ino == st.st_ino)
-            (void)unlink(l->path);
+    if (tmp == NULL)
+        return MPROC_ENOMEM;
+    (void)snprintf(tmp, plen + 32, "%s.%d.tmp", l->path,
+                   (int)mproc__self_pid());
+    n = identity(text, sizeof(text));
+    fd = mproc__open(tmp, O_RDWR | O_CREAT | O_TRUNC, l->mode);
+    if (fd < 0) {
+        free(tmp);
+        return fd;
     }
-    return MPROC_ETIMEDOUT;
+    rc = write(fd, text, (size_t)n) == n && fstat(fd, &st) == 0 ? 0 : -EIO;
+    for (int tries = 0; rc == 0 && tries < 3; tries++) {
+        if (link(tmp, l->path) == 0) {
+            rc = 1;
+            break;
+        }
+        rc = errno == EEXIST ? remove_if_stale(l->path) : -errno;
+        if (rc == 0 && tries == 2)
+            rc = MPROC_ETIMEDOUT;
+    }
+    (void)unlink(tmp);
+    free(tmp);
+    if (rc != 1) {
+        mproc__close(&fd);
+        return rc == -EPERM ? -EISDIR : rc;
+    }
+    l->fd = fd;
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    return 0;
 }
 
 static void

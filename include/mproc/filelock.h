@@ -12,9 +12,13 @@
  * (readers).
  *
  * A lock-file mode (opts.lockfile) serves file systems without locks: the
- * lock is the file itself, created exclusively and holding its owner's pid
- * and start time; a lock file whose owner is dead (or whose pid was reused)
- * is stale and is removed by the next acquirer.
+ * lock is the file itself, holding its owner's identity as the text
+ * "PID START\n" (START: the process's start time, field 22 of
+ * /proc/PID/stat, in clock ticks, cut to 32 bits); it is written under a
+ * name of its own and linked into place, so it never exists empty. A lock
+ * file whose owner is dead, or whose pid names a newer process, is stale:
+ * the next acquirer removes it (deciding with the file open and locked, so
+ * two acquirers never both remove one) and takes the lock.
  *
  * Handles are re-entrant (acquire twice, release twice, the file is
  * unlocked at the last release) and thread-safe: the threads of a process
@@ -59,9 +63,11 @@ typedef struct mproc_filelock_opts {
  *
  * Python: filelock.FileLock(path) / open(path) for fcntl.lockf.
  *
+ * out receives the handle (mproc_filelock_free()); NULL on failure.
+ *
  * Returns: 0, or
  *   MPROC_EINVAL  out or path NULL, shared or a range with lockfile, a
- *                 range past INT64_MAX
+ *                 range whose last byte is past INT64_MAX
  *   -EISDIR       path is a directory
  *   other -errno  the file could not be opened or created (EACCES,
  *                 ENOENT for a missing directory ...)
@@ -82,10 +88,14 @@ MPROC_API int mproc_filelock_new(mproc_filelock **out, const char *path,
  *          blocking lock takes no timeout). A signal does not end the
  *          wait.
  *
+ * Waiting forever on a cycle (this handle waits for a lock held by one
+ * that waits for a lock this one holds) never ends: the kernel does not
+ * look for cycles among OFD locks.
+ *
  * Returns: 0, or
  *   MPROC_ETIMEDOUT  another holder kept it (at once for 0)
- *   -EDEADLK         waiting forever would deadlock (the kernel saw a
- *                    cycle of OFD lock waiters)
+ *   -EISDIR          lock-file mode: a directory took the lock file's
+ *                    place
  *   MPROC_EINVAL     l NULL or NaN timeout
  *   other -errno     the lock or lock file failed (ENOLCK, EROFS ...)
  *
