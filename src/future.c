@@ -262,6 +262,22 @@ waiter_init(struct mproc__waiter *w, size_t n)
     return 0;
 }
 
+/* Sleep until w's word moves from seen (or the deadline): marked first,
+ * since a completion wakes only a marked word (mproc__pool_notify()). */
+static void
+sleep_on_waiter(struct mproc__waiter *w, uint32_t seen,
+                const struct mproc__deadline *dl)
+{
+    if (!(seen & 1)) {
+        if (!__atomic_compare_exchange_n(&w->word, &seen, seen | 1, false,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_RELAXED))
+            return; /* it moved: look again */
+        seen |= 1;
+    }
+    (void)mproc__futex_wait((_Atomic uint32_t *)&w->word, seen,
+                            mproc__deadline_ns(dl));
+}
+
 static void
 waiter_destroy(struct mproc__waiter *w)
 {
@@ -395,8 +411,7 @@ mproc_wait_futures(mproc_future *const *fs, size_t n,
                    (when == MPROC_FIRST_EXCEPTION && failed(fs[w.order[seen]]));
         if (stop || nready == distinct || mproc__deadline_passed(&dl))
             break;
-        (void)mproc__futex_wait((_Atomic uint32_t *)&w.word, word,
-                                mproc__deadline_ns(&dl));
+        sleep_on_waiter(&w, word, &dl);
     }
     unwatch_all(&w, fs, n, dup);
     if (rc == 0) {
@@ -449,7 +464,8 @@ mproc_as_completed(mproc_future *const *fs, size_t n, double timeout,
     it->dup = calloc(n ? n : 1, sizeof(bool));
     rc = it->fs != NULL && it->dup != NULL ? 0 : MPROC_ENOMEM;
     if (rc == 0) {
-        memcpy(it->fs, fs, n * sizeof(*fs));
+        if (n > 0)
+            memcpy(it->fs, fs, n * sizeof(*fs));
         rc = find_repeats(it->fs, n, it->dup, &it->distinct);
     }
     if (rc == 0)
@@ -491,8 +507,7 @@ mproc_as_completed_next(mproc_as_completed_iter *it, mproc_future **f)
             return 0;
         if (mproc__deadline_passed(&it->dl))
             return MPROC_ETIMEDOUT;
-        (void)mproc__futex_wait((_Atomic uint32_t *)&it->w.word, word,
-                                mproc__deadline_ns(&it->dl));
+        sleep_on_waiter(&it->w, word, &it->dl);
     }
 }
 

@@ -561,9 +561,15 @@ mproc__pool_worker_main(const void *arg, size_t len)
     const char *b = arg;
     void *sh = NULL, *area = NULL;
     uint64_t init = 0;
+    sigset_t none;
     int rc;
 
-    /* Ctrl-C is the parent's to handle: it terminates the pool. */
+    /* A replacement is forked by the pool's supervisor thread, which
+     * takes no signal: its child would inherit that mask. A worker starts
+     * with none blocked, as Python's; Ctrl-C is the parent's to handle
+     * (it terminates the pool). */
+    sigemptyset(&none);
+    mproc__sig_restore(&none);
     mproc__sig_ignore(SIGINT);
     if (len < sizeof(a))
         return 3;
