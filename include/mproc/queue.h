@@ -16,7 +16,11 @@
  * are touched as messages fill them, and the pages beyond the first MiB
  * are given back to the system once the consumers have left them, so an
  * idle queue or one carrying small messages holds about 1 MiB whatever
- * its capacity.
+ * its capacity. To stay in its first MiB, a producer past it goes back to
+ * the ring's start when the consumers have left room there; until they
+ * pass that point, the room is what they left, so consumers that stop just
+ * then make the queue full with as little as about 1 MiB in it (a known
+ * limit of this ring, to be lifted).
  *
  * Unlike Python there is no feeder thread: a put copies the message into
  * the shared ring before it returns. So a producer that exits right after
