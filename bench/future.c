@@ -38,7 +38,6 @@
 #define MAP_N 100000   /* items of a map sample */
 #define MAP_CHUNK 1000 /* items of a map task */
 #define RTT_WARMUP 200 /* round trips before timing */
-#define RTT_BLOCK 100  /* round trips of one kind before the other's */
 
 static void
 die(const char *what, int rc)
@@ -126,36 +125,22 @@ submit_rtt(mproc_executor *e, int64_t x)
     return us;
 }
 
-/* Blocks of RTT_BLOCK round trips through the executor, then as many
- * through the raw futexes: the idle worker and the echo child both sleep
- * in FUTEX_WAIT while the other kind runs. */
+static double
+one_submit(void *e, long i)
+{
+    return submit_rtt(e, i);
+}
+
+/* Round trips through the executor beside the raw futexes' (the harness
+ * alternates them in blocks). */
 static void
 row_submit(const char *name, int iters)
 {
-    long n = RTT_WARMUP + iters;
     mproc_executor *e = new_executor(1);
     double *mine = xcalloc((size_t)iters, sizeof(double));
     double *limit = xcalloc((size_t)iters, sizeof(double));
-    struct bench_pingpong *pp = bench_pingpong_new();
-    int kid = bench_pingpong_start(pp, n);
 
-    for (long done = 0; done < n; done += RTT_BLOCK) {
-        long end = done + RTT_BLOCK < n ? done + RTT_BLOCK : n;
-
-        for (long i = done; i < end; i++) {
-            double us = submit_rtt(e, i);
-
-            if (i >= RTT_WARMUP)
-                mine[i - RTT_WARMUP] = us;
-        }
-        for (long i = done; i < end; i++) {
-            double us = bench_pingpong_rtt(pp);
-
-            if (i >= RTT_WARMUP)
-                limit[i - RTT_WARMUP] = us;
-        }
-    }
-    bench_reap(kid);
+    bench_rtt_beside_pingpong(one_submit, e, RTT_WARMUP, iters, mine, limit);
     print_row(name, mine, "limit_futex_pingpong", limit, iters);
     mproc_executor_free(e);
     free(mine);

@@ -49,7 +49,6 @@
 #define MAP_N 1000000      /* items of a map sample */
 #define IMAP_N 100000      /* items of an imap sample */
 #define RTT_WARMUP 200     /* round trips before timing */
-#define RTT_BLOCK 100      /* round trips of one kind before the other's */
 #define BURN_ITEMS 64      /* items of a speedup sample */
 #define BURN_STEPS 1200000 /* steps of one item: about 2 ms */
 
@@ -229,36 +228,22 @@ apply_async_rtt(mproc_pool *p, int64_t x)
     return us;
 }
 
-/* Blocks of RTT_BLOCK round trips through the pool, then as many through
- * the raw futexes: the idle worker and the echo child both sleep in
- * FUTEX_WAIT while the other kind runs. */
+static double
+one_apply(void *p, long i)
+{
+    return apply_async_rtt(p, i);
+}
+
+/* Round trips through the pool beside the raw futexes' (the harness
+ * alternates them in blocks). */
 static void
 row_apply_async(const char *name, int iters)
 {
-    long n = RTT_WARMUP + iters;
     mproc_pool *p = new_pool(1);
     double *mine = xcalloc((size_t)iters, sizeof(double));
     double *limit = xcalloc((size_t)iters, sizeof(double));
-    struct bench_pingpong *pp = bench_pingpong_new();
-    int kid = bench_pingpong_start(pp, n);
 
-    for (long done = 0; done < n; done += RTT_BLOCK) {
-        long end = done + RTT_BLOCK < n ? done + RTT_BLOCK : n;
-
-        for (long i = done; i < end; i++) {
-            double us = apply_async_rtt(p, i);
-
-            if (i >= RTT_WARMUP)
-                mine[i - RTT_WARMUP] = us;
-        }
-        for (long i = done; i < end; i++) {
-            double us = bench_pingpong_rtt(pp);
-
-            if (i >= RTT_WARMUP)
-                limit[i - RTT_WARMUP] = us;
-        }
-    }
-    bench_reap(kid);
+    bench_rtt_beside_pingpong(one_apply, p, RTT_WARMUP, iters, mine, limit);
     print_row(name, mine, "limit_futex_pingpong", limit, iters, 1);
     mproc_pool_free(p);
     free(mine);

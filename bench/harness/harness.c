@@ -191,3 +191,34 @@ bench_pingpong_rtt(struct bench_pingpong *pp)
     pp_wait(&pp->word[1]);
     return bench_now_us() - t0;
 }
+
+void
+bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
+                          long warmup, long n, double *mine, double *limit)
+{
+    enum {
+        BLOCK = 100
+    };
+    struct bench_pingpong *pp = bench_pingpong_new();
+    long total = warmup + n;
+    int kid = bench_pingpong_start(pp, total);
+
+    for (long done = 0; done < total; done += BLOCK) {
+        long end = done + BLOCK < total ? done + BLOCK : total;
+
+        for (long i = done; i < end; i++) {
+            double us = one(ctx, i);
+
+            if (i >= warmup)
+                mine[i - warmup] = us;
+        }
+        for (long i = done; i < end; i++) {
+            double us = bench_pingpong_rtt(pp);
+
+            if (i >= warmup)
+                limit[i - warmup] = us;
+        }
+    }
+    bench_reap(kid);
+    munmap(pp, sizeof(*pp));
+}

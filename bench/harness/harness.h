@@ -54,4 +54,12 @@ int bench_pingpong_start(struct bench_pingpong *pp, long n);
 /* One round trip with the echo child, in microseconds. */
 double bench_pingpong_rtt(struct bench_pingpong *pp);
 
+/* warmup + n round trips through one(ctx, i) (its time in microseconds),
+ * in blocks of 100 alternating with as many raw futex ping-pong round
+ * trips, so both ends of each kind sleep while the other kind runs;
+ * mine[] and limit[] receive the n timed ones of each. */
+void bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
+                               long warmup, long n, double *mine,
+                               double *limit);
+
 #endif /* BENCH_HARNESS_H */
