@@ -202,7 +202,6 @@ struct mproc_future {
     void *async_ctx;
     mproc_progress_fn progress;
     void *progress_ctx;
-    size_t progress_told;
 
     struct mproc_imap *imap; /* JOB_IMAP */
 };
@@ -314,12 +313,10 @@ struct mproc_pool {
     int worker_seq;
 
     struct event *events, **events_tail;
-    bool running_callbacks;
     pthread_t result_thread, supervisor;
     bool result_started, supervisor_started;
-    pthread_t callback_thread_id; /* the result thread, for the join check */
-    bool stopping;                /* threads: end once nothing is left */
-    int cmd_fd;                   /* eventfd: wakes the supervisor */
+    bool stopping;   /* threads: end once nothing is left */
+    int cmd_fd;      /* eventfd: wakes the supervisor */
     void *poll_room; /* the supervisor's pollfds and their workers */
 
     struct fn_loc locs[16];
@@ -369,7 +366,6 @@ struct mproc__worker_ctx {
     uint64_t area_size;
     uint32_t wid;
     int maxtasks;
-    bool is_thread;
     bool spin; /* spin before sleeping when idle: more than one CPU */
 };
 int mproc__pool_worker_loop(struct mproc__worker_ctx *w);

@@ -38,7 +38,6 @@ worker_thread(void *arg)
                                    .area_size = p->area_size,
                                    .wid = (uint32_t)a.wid,
                                    .maxtasks = p->maxtasks,
-                                   .is_thread = true,
                                    .spin = p->spin };
 
     free(arg);
