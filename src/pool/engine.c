@@ -845,7 +845,9 @@ mproc__pool_spin(bool (*ready)(const void *arg), const void *arg)
     int64_t end = mproc__now_ns() + MPROC__POOL_SPIN_NS;
 
     do {
-        for (int i = 0; i < 64; i++) {
+        /* A few pauses between yields: where both ends share a CPU, a
+         * long spin only delays the other one. */
+        for (int i = 0; i < 8; i++) {
             if (ready(arg))
                 return true;
 #if defined(__x86_64__) || defined(__i386__)
