@@ -208,7 +208,7 @@ struct mproc_future {
 
 struct mproc_imap {
     mproc_future *job;
-    pthread_mutex_t mu; /* one caller of next at a time */
+    uint32_t lock; /* one caller of next at a time (pool.c) */
     bool ordered;
     bool bufs;         /* a map over buffers: next_buf */
     bool has_deadline; /* executor.map: a timeout for it all */
