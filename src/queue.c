@@ -48,7 +48,7 @@
 #define PAGE ((uint64_t)4096)
 #define MIB ((uint64_t)1 << 20)
 #define REC ((uint64_t)8) /* a record's header */
-#define REC_SKIP 1u       /* the record's flag: go to the ring's start */
+#define REC_SKIP 1u /* the record's flag: skip len bytes to the next record */
 /* The ring's first bytes, kept resident for small steady traffic. */
 #define WINDOW MIB
 /* Past the window, a producer looks at head again after this many bytes. */
@@ -97,6 +97,9 @@ struct mproc_queue {
     uint64_t tail_off_of;
     uint64_t trimmed; /* below this position, pages beyond WINDOW are gone */
     uint64_t far;     /* end of the last record that went beyond WINDOW */
+    uint64_t wrap_at; /* the last early wrap's skip record: its position */
+    uint64_t wrap_off;
+    uint32_t back;    /* a put went back to just after it (see try_put) */
     uint32_t put_seq; /* futex: bumped by a put when consumers sleep */
 
     /* Consumers' side: written under get_lock. */
@@ -351,15 +354,28 @@ maybe_trim(mproc_queue *q, uint64_t head)
 
 /* Caller holds the put lock: write the record and publish it, or
  * MPROC_EFULL (no room now; *head_out is the head that said so). */
+/* Caller holds the put lock and waited in vain: the ring is full only
+ * because it went back to its start early, while the consumers still read
+ * the lap before (up to the skip record at wrap_off, the ring's end free
+ * beyond it)? Then the rest of the capacity is there: go on just after
+ * that skip. try_put keeps a record header of room free at the start for
+ * the skip that leads there. */
+static bool
+may_go_back(mproc_queue *q, uint64_t off, uint64_t need, uint64_t head)
+{
+    return q->wrap_at != 0 && !q->back && head <= q->wrap_at &&
+           off < q->wrap_off && q->wrap_off + REC + need <= q->cap;
+}
+
 static int
 try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
-        uint64_t *head_out)
+        bool go_back, uint64_t *head_out)
 {
     uint64_t need = record_size(len), tail = q->tail, cap = q->cap;
     uint64_t off = q->tail_off_of == tail ? q->tail_off : tail % cap;
     uint64_t skip = cap - off, at, head = q->head_seen;
     struct rec r = { (uint32_t)len, 0 };
-    bool wrap;
+    bool wrap, back = false;
 
     if (q->maxsize != 0 &&
         q->put_count - __atomic_load_n(&q->got_count, __ATOMIC_ACQUIRE) >=
@@ -371,13 +387,33 @@ try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
         /* Back to the ring's start when past the window and it fits. */
         bool past = off >= WINDOW;
 
-        wrap = past && tail + skip + need - head <= cap;
+        /* At the ring's start after an early wrap, the consumers still
+         * before it: a record header of room stays free for the skip
+         * that may_go_back() writes. */
+        uint64_t slack =
+            q->wrap_at != 0 && head <= q->wrap_at && off < q->wrap_off ? REC
+                                                                       : 0;
+
+        /* After going back (may_go_back): up to the ring's end, until
+         * the consumers passed the early wrap; then as ever. */
+        if (q->back && head > q->wrap_at)
+            q->back = 0;
+        /* (Not + REC here: the consumers often stop exactly one record
+         * in, and a wrap refused then sends a whole lap to cold pages.
+         * A first record that fills what they left to the byte leaves no
+         * room for may_go_back's skip: that put is full.) */
+        wrap = !q->back && past && tail + skip + need - head <= cap;
         /* A head read long ago may hide that the wrap fits: read it again
          * now and then (a cache miss per HEAD_STEP bytes at most). */
-        if (wrap || (tail + need - head <= cap &&
-                     (!past || fresh || tail - q->head_read_at < HEAD_STEP)))
+        if (wrap || (q->back ? off + need <= cap
+                             : tail + need + slack - head <= cap &&
+                                   (!past || fresh ||
+                                    tail - q->head_read_at < HEAD_STEP)))
             break;
         if (fresh) {
+            back = go_back && may_go_back(q, off, need, head);
+            if (back)
+                break;
             *head_out = head;
             return MPROC_EFULL;
         }
@@ -386,12 +422,18 @@ try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
         __atomic_store_n(&q->head_read_at, tail, __ATOMIC_RELAXED);
     }
     at = tail;
-    if (wrap) {
-        struct rec s = { 0, REC_SKIP };
+    if (wrap || back) {
+        uint64_t to = wrap ? 0 : q->wrap_off + REC;
+        struct rec s = { (uint32_t)(wrap ? skip : to - off), REC_SKIP };
 
         memcpy(ring(q) + off, &s, sizeof(s));
-        at += skip;
-        off = 0;
+        if (wrap) {
+            q->wrap_at = at;
+            q->wrap_off = off;
+        }
+        q->back = back;
+        at += s.len;
+        off = to;
     }
     memcpy(ring(q) + off, &r, sizeof(r));
     for (uint64_t w = advance(q, off, REC); niov > 0; iov++, niov--) {
@@ -444,6 +486,7 @@ mproc__queue_putv(mproc_queue *q, const struct iovec *iov, int niov,
 {
     struct mproc__deadline dl;
     uint64_t len = 0;
+    bool go_back = false, out_of_time = false;
 
     for (int i = 0; i < niov; i++)
         len += iov[i].iov_len;
@@ -459,14 +502,22 @@ mproc__queue_putv(mproc_queue *q, const struct iovec *iov, int niov,
         if (__atomic_load_n(&q->closed, __ATOMIC_RELAXED))
             rc = MPROC_ECLOSED;
         else
-            rc = try_put(q, iov, niov, len, &head);
+            rc = try_put(q, iov, niov, len, go_back, &head);
         side_unlock(&q->put_lock);
         if (rc == 0)
             after_put(q);
-        if (rc != MPROC_EFULL)
+        if (rc != MPROC_EFULL || out_of_time)
             return rc;
-        if (sleep_on(q, &q->get_seq, &q->put_sleepers, &q->head, head, &dl) < 0)
-            return MPROC_EFULL;
+        /* Full: wait for the consumers. Out of time, or after a whole
+         * sleep in which they took nothing, a try may take the room an
+         * early wrap left behind (may_go_back): a put waits for room
+         * only while the consumers go on, and the queue holds its
+         * capacity when they stop. While they go on, the stream stays in
+         * the ring's hot first MiB. */
+        out_of_time =
+            sleep_on(q, &q->get_seq, &q->put_sleepers, &q->head, head, &dl) < 0;
+        go_back =
+            out_of_time || __atomic_load_n(&q->head, __ATOMIC_ACQUIRE) == head;
     }
 }
 
@@ -524,9 +575,9 @@ try_get(mproc_queue *q, const struct dest *d, uint64_t *tail_out)
     off = q->head_off_of == head ? q->head_off : head % q->cap;
     memcpy(&r, ring(q) + off, sizeof(r));
     if (r.flags & REC_SKIP) { /* a record always follows a skip */
-        head += q->cap - off;
-        off = 0;
-        memcpy(&r, ring(q), sizeof(r));
+        head += r.len;
+        off = advance(q, off, r.len);
+        memcpy(&r, ring(q) + off, sizeof(r));
     }
     if (d->out != NULL) {
         dst = r.len > 0 ? malloc(r.len) : NULL;

@@ -1098,6 +1098,88 @@ Test(queue, small_steady_traffic_keeps_to_the_first_mib)
     mproc_queue_free(q);
 }
 
+/* The ring goes back to its start early, while the consumers have left
+ * room there; consumers that stop then must not cut the room to what they
+ * left: a put that waited in vain, or ran out of time, goes on after the
+ * lap they read, and the queue takes about its capacity. Order holds
+ * through every jump. */
+Test(queue, consumers_that_stop_after_an_early_wrap_still_leave_the_capacity)
+{
+    enum {
+        CAP = 4 << 20,
+        MSG = 64,
+        REC_BYTES = 72
+    };
+    mproc_queue *q = new_queue(0, CAP);
+    unsigned char buf[MSG];
+    uint64_t put = 0, got = 0, v;
+    size_t n;
+    int rc;
+
+    memset(buf, 0, sizeof(buf));
+    /* Past the first MiB, then the consumers take a few and stop. */
+    while (put * REC_BYTES < (1u << 20) + 4096) {
+        memcpy(buf, &put, sizeof(put));
+        cr_assert_eq(mproc_queue_put(q, buf, sizeof(buf), 0), 0);
+        put++;
+    }
+    for (int i = 0; i < 200; i++) {
+        cr_assert_eq(mproc_queue_get_into(q, buf, sizeof(buf), &n, 0), 0);
+        memcpy(&v, buf, sizeof(v));
+        cr_assert_eq(v, got++);
+    }
+    /* A put that may wait takes the room too, once it waited in vain
+     * (about 50 ms, once); then the rest, without waiting: the room is the
+     * capacity, not the 14 KiB they left. */
+    while ((put - got) * REC_BYTES < (uint64_t)CAP / 2) {
+        memcpy(buf, &put, sizeof(put));
+        cr_assert_eq(mproc_queue_put(q, buf, sizeof(buf), MPROC_FOREVER), 0);
+        put++;
+    }
+    for (;;) {
+        memcpy(buf, &put, sizeof(put));
+        rc = mproc_queue_put(q, buf, sizeof(buf), 0);
+        if (rc == MPROC_EFULL)
+            break;
+        cr_assert_eq(rc, 0);
+        put++;
+    }
+    cr_assert_geq((put - got) * REC_BYTES, (uint64_t)CAP * 3 / 4,
+                  "full with %llu bytes in a %d-byte ring",
+                  (unsigned long long)((put - got) * REC_BYTES), CAP);
+    /* Everything comes out, in order, and the ring goes on working. */
+    for (int round = 0; round < 3; round++) {
+        while (got < put) {
+            cr_assert_eq(mproc_queue_get_into(q, buf, sizeof(buf), &n, 0), 0);
+            memcpy(&v, buf, sizeof(v));
+            cr_assert_eq(v, got, "message %llu came as %llu",
+                         (unsigned long long)got, (unsigned long long)v);
+            got++;
+            /* Some more while draining, through the jumps. */
+            if (got % 3 == 0) {
+                memcpy(buf, &put, sizeof(put));
+                rc = mproc_queue_put(q, buf, sizeof(buf), 0);
+                cr_assert(rc == 0 || rc == MPROC_EFULL);
+                put += rc == 0;
+            }
+        }
+        for (int i = 0; i < 30000; i++) {
+            memcpy(buf, &put, sizeof(put));
+            if (mproc_queue_put(q, buf, sizeof(buf), 0) != 0)
+                break;
+            put++;
+        }
+    }
+    while (got < put) {
+        cr_assert_eq(mproc_queue_get_into(q, buf, sizeof(buf), &n, 0), 0);
+        memcpy(&v, buf, sizeof(v));
+        cr_assert_eq(v, got++);
+    }
+    cr_assert_eq(mproc_queue_get_into(q, buf, sizeof(buf), &n, 0),
+                 MPROC_EEMPTY);
+    mproc_queue_free(q);
+}
+
 /* ---- refusals ------------------------------------------------------------ */
 
 Test(queue, bad_arguments_are_refused)

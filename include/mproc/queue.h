@@ -17,10 +17,10 @@
  * are given back to the system once the consumers have left them, so an
  * idle queue or one carrying small messages holds about 1 MiB whatever
  * its capacity. To stay in its first MiB, a producer past it goes back to
- * the ring's start when the consumers have left room there; until they
- * pass that point, the room is what they left, so consumers that stop just
- * then make the queue full with as little as about 1 MiB in it (a known
- * limit of this ring, to be lifted).
+ * the ring's start when the consumers have left room there; should they
+ * stop before they pass that point, a put that waited for them in vain
+ * (one sleep of 50 ms without progress) or ran out of time goes on after
+ * the lap they read, so the queue still holds its capacity.
  *
  * Unlike Python there is no feeder thread: a put copies the message into
  * the shared ring before it returns. So a producer that exits right after
