@@ -97,7 +97,8 @@ struct mproc_queue {
     uint64_t tail_off_of;
     uint64_t trimmed; /* below this position, pages beyond WINDOW are gone */
     uint64_t far;     /* end of the last record that went beyond WINDOW */
-    uint64_t wrap_at; /* the last early wrap's skip record: its position */
+    uint64_t wrap_at; /* an early wrap the consumers have not passed: its
+                         skip record's position (0: none) */
     uint64_t wrap_off;
     uint32_t back;    /* a put went back to just after it (see try_put) */
     uint32_t put_seq; /* futex: bumped by a put when consumers sleep */
@@ -361,10 +362,24 @@ maybe_trim(mproc_queue *q, uint64_t head)
  * that skip. try_put keeps a record header of room free at the start for
  * the skip that leads there. */
 static bool
-may_go_back(mproc_queue *q, uint64_t off, uint64_t need, uint64_t head)
+may_go_back(mproc_queue *q, uint64_t off, uint64_t need)
 {
-    return q->wrap_at != 0 && !q->back && head <= q->wrap_at &&
-           off < q->wrap_off && q->wrap_off + REC + need <= q->cap;
+    return q->wrap_at != 0 && !q->back && off < q->wrap_off &&
+           q->wrap_off + REC + need <= q->cap;
+}
+
+/* A record fitting at the ring's start after an early wrap, the consumers
+ * still before it, must leave a record header of room for the skip that
+ * may_go_back() writes. Forgets the wrap once the consumers passed it. */
+static bool
+keeps_room_to_go_back(mproc_queue *q, uint64_t tail, uint64_t need,
+                      uint64_t head, uint64_t off)
+{
+    if (head > q->wrap_at) {
+        q->wrap_at = q->back = 0;
+        return true;
+    }
+    return off >= q->wrap_off || tail + need + REC - head <= q->cap;
 }
 
 static int
@@ -375,7 +390,7 @@ try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
     uint64_t off = q->tail_off_of == tail ? q->tail_off : tail % cap;
     uint64_t skip = cap - off, at, head = q->head_seen;
     struct rec r = { (uint32_t)len, 0 };
-    bool wrap, back = false;
+    bool wrap = false, back = false;
 
     if (q->maxsize != 0 &&
         q->put_count - __atomic_load_n(&q->got_count, __ATOMIC_ACQUIRE) >=
@@ -387,31 +402,25 @@ try_put(mproc_queue *q, const struct iovec *iov, int niov, uint64_t len,
         /* Back to the ring's start when past the window and it fits. */
         bool past = off >= WINDOW;
 
-        /* At the ring's start after an early wrap, the consumers still
-         * before it: a record header of room stays free for the skip
-         * that may_go_back() writes. */
-        uint64_t slack =
-            q->wrap_at != 0 && head <= q->wrap_at && off < q->wrap_off ? REC
-                                                                       : 0;
-
-        /* After going back (may_go_back): up to the ring's end, until
-         * the consumers passed the early wrap; then as ever. */
-        if (q->back && head > q->wrap_at)
-            q->back = 0;
-        /* (Not + REC here: the consumers often stop exactly one record
-         * in, and a wrap refused then sends a whole lap to cold pages.
-         * A first record that fills what they left to the byte leaves no
-         * room for may_go_back's skip: that put is full.) */
-        wrap = !q->back && past && tail + skip + need - head <= cap;
+        wrap = past && tail + skip + need - head <= cap;
         /* A head read long ago may hide that the wrap fits: read it again
          * now and then (a cache miss per HEAD_STEP bytes at most). */
-        if (wrap || (q->back ? off + need <= cap
-                             : tail + need + slack - head <= cap &&
-                                   (!past || fresh ||
-                                    tail - q->head_read_at < HEAD_STEP)))
+        if ((wrap ||
+             (tail + need - head <= cap &&
+              (!past || fresh || tail - q->head_read_at < HEAD_STEP))) &&
+            (q->wrap_at == 0 || wrap ||
+             keeps_room_to_go_back(q, tail, need, head, off)))
             break;
         if (fresh) {
-            back = go_back && may_go_back(q, off, need, head);
+            /* Gone back after an early wrap (may_go_back), the consumers
+             * still before it: tail - head counts that wrap's skip, but
+             * the room runs to the ring's end. */
+            if (q->wrap_at != 0 && head > q->wrap_at)
+                q->wrap_at = q->back = 0;
+            if (q->back && off + need <= cap)
+                break;
+            back = go_back && tail + REC - head <= cap &&
+                   may_go_back(q, off, need);
             if (back)
                 break;
             *head_out = head;
