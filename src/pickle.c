@@ -12,7 +12,10 @@
  * and a str or bytes payload of 64 KiB or more is written outside any
  * frame. What protocols 2 and 3 cannot say natively (sets, bytearrays,
  * bytes in protocol 2) is written as Python writes it, a GLOBAL and a
- * REDUCE, for Python peers: mproc's own decoder refuses those.
+ * REDUCE, for Python peers: mproc's own decoder refuses those. A proxy
+ * object, which Python has no form for, is a persistent id (BINPERSID of
+ * the tuple ("mproc.proxy", typeid, address, id)): Python refuses it, and
+ * it is the only BINPERSID mproc's decoder reads.
  *   Layout: PROTO n | [FRAME u64-le-len] opcodes ... | STOP
  * Invariant of the encoder: a list or dict is memoized before its items
  * are written and stays on the `open` stack until they are; a memo hit on
@@ -33,6 +36,7 @@
  */
 #include "mproc/value.h"
 #include "value/internal.h"
+#include "value/proxy.h"
 
 #include <locale.h>
 #include <pthread.h>
@@ -748,13 +752,10 @@ save_set(struct enc *e, const mproc_obj *o, size_t n, size_t depth)
     return rc < 0 ? rc : e->err;
 }
 
+/* An int: v, or when le is not NULL its len two's-complement bytes. */
 static int
-save_int(struct enc *e, const mproc_obj *o)
+save_long(struct enc *e, int64_t v, const unsigned char *le, size_t len)
 {
-    int64_t v = o->u.integer.small;
-    const unsigned char *le = o->u.integer.bytes;
-    size_t len = o->u.integer.len;
-
     if (le == NULL && v >= 0 && v <= 0xff) {
         enc_op_le(e, OP_BININT1, (uint64_t)v, 1);
     } else if (le == NULL && v >= 0 && v <= 0xffff) {
@@ -776,6 +777,50 @@ save_int(struct enc *e, const mproc_obj *o)
             enc_op_le(e, OP_LONG4, len, 4);
         enc_write(e, le, len);
     }
+    return e->err;
+}
+
+static int
+save_int(struct enc *e, const mproc_obj *o)
+{
+    return save_long(e, o->u.integer.small, o->u.integer.bytes,
+                     o->u.integer.len);
+}
+
+/* The persistent id that stands for a proxy object. */
+#define PROXY_TAG "mproc.proxy"
+
+/* A proxy object: its persistent id, the tuple (PROXY_TAG, typeid,
+ * address, id), as a Pickler whose persistent_id() returns that tuple
+ * writes it, then a BINPERSID; then the object is memoized, so that a
+ * second meeting is a GET and decodes to the same object. */
+static int
+save_proxy(struct enc *e, const mproc_obj *o, const void *key)
+{
+    uint64_t id = o->u.proxy.id;
+    unsigned char le[9];
+
+    save_begin(e, NULL);
+    enc_op(e, OP_MARK);
+    save_begin(e, NULL);
+    save_text(e, PROXY_TAG, sizeof(PROXY_TAG) - 1, NULL);
+    save_begin(e, NULL);
+    save_text(e, value_proxy_typeid(o), o->u.proxy.typeid_len, NULL);
+    save_begin(e, NULL);
+    save_text(e, value_proxy_address(o), o->u.proxy.address_len, NULL);
+    save_begin(e, NULL);
+    if (id <= INT64_MAX) {
+        save_long(e, (int64_t)id, NULL, 0);
+    } else { /* 2^63 and up: 8 bytes and a sign byte */
+        for (size_t i = 0; i < 8; i++)
+            le[i] = (unsigned char)(id >> (8 * i));
+        le[8] = 0;
+        save_long(e, 0, le, sizeof(le));
+    }
+    enc_op(e, OP_TUPLE);
+    memoize(e, NULL);
+    enc_op(e, OP_BINPERSID);
+    memoize(e, key);
     return e->err;
 }
 
@@ -841,6 +886,8 @@ save_memoizable(struct enc *e, const mproc_obj *o, size_t depth)
     case MPROC_OBJ_SET:
     case MPROC_OBJ_FROZENSET:
         return save_set(e, o, o->u.table.len, depth);
+    case MPROC_OBJ_PROXY:
+        return save_proxy(e, o, key);
     default:
         return MPROC_EINVAL;
     }
@@ -1610,6 +1657,57 @@ load_small_tuple(struct dec *d, size_t n)
     return load_build(d, OP_TUPLE, d->sn - n);
 }
 
+/* A str item of a proxy's persistent id of 1 to max bytes, without NULs
+ * (proxy.h takes C strings). */
+static bool
+is_proxy_text(const mproc_obj *o, size_t max)
+{
+    return o->type == MPROC_OBJ_STR && o->u.text.len >= 1 &&
+           o->u.text.len <= max &&
+           memchr(o->u.text.data, '\0', o->u.text.len) == NULL;
+}
+
+/* BINPERSID: the persistent id on top must be a proxy's (save_proxy), and
+ * becomes the proxy object. Anything else would need a Python
+ * persistent_load to make something of it: refused. */
+static int
+load_persid(struct dec *d)
+{
+    const mproc_obj *pid = top(d), *tag, *num;
+    mproc_obj *o;
+    uint64_t id = 0;
+    int rc;
+
+    if (pid == NULL || pid->type != MPROC_OBJ_TUPLE || pid->u.seq.len != 4)
+        return MPROC_EPROTOCOL;
+    tag = pid->u.seq.items[0];
+    num = pid->u.seq.items[3];
+    if (tag->type != MPROC_OBJ_STR ||
+        tag->u.text.len != sizeof(PROXY_TAG) - 1 ||
+        memcmp(tag->u.text.data, PROXY_TAG, sizeof(PROXY_TAG) - 1) != 0 ||
+        !is_proxy_text(pid->u.seq.items[1], MPROC__PROXY_TYPEID_MAX) ||
+        !is_proxy_text(pid->u.seq.items[2], MPROC__PROXY_ADDRESS_MAX) ||
+        num->type != MPROC_OBJ_INT)
+        return MPROC_EPROTOCOL;
+    /* 0 to 2^64 - 1: a non-negative int64, or 9 bytes ending in a sign
+     * byte of 0 (the shortest form of 2^63 and up). */
+    if (num->u.integer.bytes == NULL && num->u.integer.small >= 0) {
+        id = (uint64_t)num->u.integer.small;
+    } else if (num->u.integer.bytes != NULL && num->u.integer.len == 9 &&
+               num->u.integer.bytes[8] == 0) {
+        for (size_t i = 0; i < 8; i++)
+            id |= (uint64_t)num->u.integer.bytes[i] << (8 * i);
+    } else {
+        return MPROC_EPROTOCOL;
+    }
+    rc = mproc__obj_proxy_new(&o, pid->u.seq.items[1]->u.text.data,
+                              pid->u.seq.items[2]->u.text.data, id);
+    if (rc < 0)
+        return data_error(rc);
+    drop_to(d, d->sn - 1);
+    return push(d, o);
+}
+
 /* One opcode: 0, LOAD_DONE once STOP has left the result on top, or a
  * negative code. */
 #define LOAD_DONE 1
@@ -1746,9 +1844,11 @@ load_one(struct dec *d)
     case OP_LONG_BINGET:
         rc = take_le(d, op == OP_BINGET ? 1 : 4, &v);
         return rc < 0 ? rc : memo_get(d, v);
+    case OP_BINPERSID:
+        return load_persid(d);
     default:
         /* GLOBAL, STACK_GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ(_EX),
-         * EXT1/2/4, (BIN)PERSID, NEXT_BUFFER, READONLY_BUFFER name code,
+         * EXT1/2/4, PERSID, NEXT_BUFFER, READONLY_BUFFER name code,
          * classes or out-of-band data; anything else is unknown */
         return MPROC_EPROTOCOL;
     }

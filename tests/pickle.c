@@ -4,12 +4,16 @@
  * Python 3 and Python 2 in protocols 0 to 2 decoding to equal objects,
  * round trips of random objects, and hostile input (truncation, opcodes
  * that name code, limits, lengths that lie, recursion) failing cleanly.
+ * Proxy objects (src/value/proxy.h) go as a persistent id, the bytes a
+ * Python Pickler whose persistent_id() returns the tuple writes, and only
+ * that BINPERSID decodes.
  *
  * The expected bytes were produced by CPython (versions named at each
  * table) with pickle.dumps(obj, protocol) for the object the make_*
  * function builds; large outputs are kept as length and FNV-1a hash.
  */
 #include "helpers/th.h"
+#include "../src/value/proxy.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -1399,8 +1403,8 @@ Test(pickle, opcodes_that_name_code_or_classes_are_refused)
         R("EXT2", "\x80\x02\x83\x01\x00."),
         R("EXT4", "\x80\x02\x84\x01\x00\x00\x00."),
         R("PERSID", "Pid\n."),
-        R("BINPERSID", "\x80\x02N"
-                       "Q."),
+        R("BINPERSID of None", "\x80\x02N"
+                               "Q."),
         R("NEXT_BUFFER", "\x80\x05\x97."),
         R("READONLY_BUFFER", "\x80\x05N\x98."),
         R("unknown 0xff", "\x80\x02\xff."),
@@ -1637,4 +1641,285 @@ Test(pickle, empty_containers_from_a_bare_mark_and_empty_input)
     }
     cr_assert_eq(mproc_obj_loads(&o, "", 0, NULL), MPROC_EPROTOCOL);
     cr_assert_null(o);
+}
+
+/* ---- proxy objects --------------------------------------------------------
+ */
+
+static mproc_obj *
+proxy_of(const char *typeid, const char *address, uint64_t id)
+{
+    mproc_obj *o = NULL;
+
+    cr_assert_eq(mproc__obj_proxy_new(&o, typeid, address, id), 0);
+    return o;
+}
+
+/* The id a proxy object names. */
+static uint64_t
+proxy_id(const mproc_obj *o)
+{
+    uint64_t id;
+
+    cr_assert_eq(mproc__obj_proxy_get(o, NULL, NULL, &id), 0);
+    return id;
+}
+
+Test(pickle, a_proxy_is_a_persistent_id_as_python_writes_one)
+{
+    /* CPython 3.12: a Pickler whose persistent_id returns ("mproc.proxy",
+     * "dict", "unix:@x", 5) writes these bytes but for the memo entry
+     * after the BINPERSID (q\x04 and \x94, so the frame is one longer),
+     * which it never writes for a persistent object. */
+    static const char *const want[] = {
+        "800228580b0000006d70726f632e70726f787971005804000000646963747101"
+        "5807000000756e69783a407871024b05747103517104"
+        "2e",
+        "800328580b0000006d70726f632e70726f787971005804000000646963747101"
+        "5807000000756e69783a407871024b05747103517104"
+        "2e",
+        "8004952700000000000000288c0b6d70726f632e70726f7879948c0464696374"
+        "948c07756e69783a4078944b0574945194"
+        "2e",
+        "8005952700000000000000288c0b6d70726f632e70726f7879948c0464696374"
+        "948c07756e69783a4078944b0574945194"
+        "2e",
+    };
+    mproc_obj *o = proxy_of("dict", "unix:@x", 5), *back;
+
+    for (int p = 2; p <= 5; p++) {
+        mproc_buf out = { 0 };
+        char *hex;
+
+        cr_assert_eq(mproc_obj_dumps(o, &out, p), 0);
+        hex = to_hex(&out);
+        cr_assert_str_eq(hex, want[p - 2], "protocol %d", p);
+        cr_assert_eq(loads_hex(hex, &back, NULL), 0);
+        cr_assert_eq(mproc_obj_type(back), MPROC_OBJ_PROXY);
+        cr_assert(mproc_obj_equal(back, o));
+        mproc_obj_free(back);
+        free(hex);
+        mproc_buf_free(&out);
+    }
+    mproc_obj_free(o);
+    /* 2^64 - 1 is a LONG1 of 9 bytes, as Python writes it. */
+    o = proxy_of("dict", "unix:@x", UINT64_MAX);
+    {
+        mproc_buf out = { 0 };
+        char *hex;
+
+        cr_assert_eq(mproc_obj_dumps(o, &out, 4), 0);
+        hex = to_hex(&out);
+        cr_assert_str_eq(hex, "8004953000000000000000288c0b6d70726f632e70726f"
+                              "7879948c0464696374948c07756e69783a4078948a09ff"
+                              "ffffffffffffff0074945194"
+                              "2e");
+        free(hex);
+        mproc_buf_free(&out);
+    }
+    mproc_obj_free(o);
+}
+
+Test(pickle, proxies_round_trip_alone_and_inside_containers)
+{
+    static const uint64_t ids[] = { 0,         1,
+                                    255,       65536,
+                                    INT32_MAX, (uint64_t)INT32_MAX + 1,
+                                    INT64_MAX, (uint64_t)INT64_MAX + 1,
+                                    UINT64_MAX };
+    char address[MPROC__PROXY_ADDRESS_MAX + 1];
+    mproc_obj *long_address, *many, *p;
+
+    memset(address, 'a', MPROC__PROXY_ADDRESS_MAX);
+    address[MPROC__PROXY_ADDRESS_MAX] = '\0';
+    long_address = proxy_of("Queue", address, 7);
+    many = TH_OBJ("[]");
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        p = proxy_of("list", "tcp://127.0.0.1:5000", ids[i]);
+        cr_assert_eq(mproc_obj_list_append(many, p), 0);
+        mproc_obj_free(p);
+    }
+    p = proxy_of("d\xc3\xa9", "unix:@mproc-1", 3);
+    {
+        mproc_obj *objects[] = {
+            TH_OBJ("O", p),
+            TH_OBJ("O", long_address),
+            TH_OBJ("O", many),
+            TH_OBJ("{O:O, s:[O (O i)]}", p, long_address, "k", p, many, 1),
+        };
+
+        for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++) {
+            for (int proto = 2; proto <= 5; proto++) {
+                mproc_buf out = { 0 };
+                mproc_obj *back = NULL;
+
+                cr_assert_eq(mproc_obj_dumps(objects[i], &out, proto), 0);
+                cr_assert_eq(mproc_obj_loads(&back, out.data, out.len, NULL), 0,
+                             "object %zu, protocol %d", i, proto);
+                cr_assert(mproc_obj_equal(back, objects[i]),
+                          "object %zu, protocol %d", i, proto);
+                mproc_obj_free(back);
+                mproc_buf_free(&out);
+            }
+            mproc_obj_free(objects[i]);
+        }
+    }
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        mproc_obj *item;
+
+        cr_assert_eq(mproc_obj_get(many, i, &item), 0);
+        cr_assert_eq(proxy_id(item), ids[i]);
+    }
+    mproc_obj_free(p);
+    mproc_obj_free(many);
+    mproc_obj_free(long_address);
+}
+
+static size_t
+count_byte(const mproc_buf *b, unsigned char c)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < b->len; i++)
+        n += ((const unsigned char *)b->data)[i] == c;
+    return n;
+}
+
+Test(pickle, a_proxy_met_twice_is_one_object_after_loads)
+{
+    mproc_obj *p = proxy_of("dict", "unix:@x", 9);
+    mproc_obj *o = TH_OBJ("[O O {O:O}]", p, p, p, p), *back = NULL;
+    mproc_obj *a, *b, *d, *k, *v;
+    mproc_buf out = { 0 };
+
+    for (int proto = 2; proto <= 5; proto++) {
+        cr_assert_eq(mproc_obj_dumps(o, &out, proto), 0);
+        /* One persistent id (no other byte here is a 'Q'); the rest are
+         * memo GETs. */
+        cr_assert_eq(count_byte(&out, 'Q'), 1, "protocol %d", proto);
+        cr_assert_eq(mproc_obj_loads(&back, out.data, out.len, NULL), 0);
+        cr_assert_eq(mproc_obj_get(back, 0, &a), 0);
+        cr_assert_eq(mproc_obj_get(back, 1, &b), 0);
+        cr_assert_eq(mproc_obj_get(back, 2, &d), 0);
+        cr_assert_eq(mproc_obj_dict_item(d, 0, &k, &v), 0);
+        cr_assert_eq(mproc_obj_type(a), MPROC_OBJ_PROXY);
+        cr_assert(a == b && b == k && k == v, "protocol %d", proto);
+        cr_assert(mproc_obj_equal(a, p));
+        mproc_obj_free(back);
+        mproc_buf_free(&out);
+    }
+    mproc_obj_free(o);
+    mproc_obj_free(p);
+}
+
+/* loads of the protocol 2 pickle of pid followed by BINPERSID. */
+static int
+loads_persid(mproc_obj *pid, mproc_obj **back)
+{
+    mproc_buf out = { 0 };
+    unsigned char *data;
+    int rc;
+
+    cr_assert_eq(mproc_obj_dumps(pid, &out, 2), 0);
+    data = malloc(out.len + 1);
+    memcpy(data, out.data, out.len - 1); /* without the STOP */
+    memcpy(data + out.len - 1, "Q.", 2);
+    *back = (mproc_obj *)1;
+    rc = mproc_obj_loads(back, data, out.len + 1, NULL);
+    if (rc < 0)
+        cr_assert_null(*back);
+    free(data);
+    mproc_buf_free(&out);
+    mproc_obj_free(pid);
+    return rc;
+}
+
+Test(pickle, a_persistent_id_but_a_proxys_is_refused)
+{
+    char typeid[66], address[4098];
+    mproc_obj *back, *two64 = big("18446744073709551616");
+    mproc_obj *max = TH_OBJ("I", (int64_t)INT64_MAX);
+    mproc_obj *bad[] = {
+        TH_OBJ("(s s s)", "mproc.proxy", "dict", "unix:@x"),
+        TH_OBJ("(s s s i i)", "mproc.proxy", "dict", "unix:@x", 1, 2),
+        TH_OBJ("[s s s i]", "mproc.proxy", "dict", "unix:@x", 1),
+        TH_OBJ("(s s s i)", "mproc.proxz", "dict", "unix:@x", 1),
+        TH_OBJ("(s s s i)", "mproc.prox", "dict", "unix:@x", 1),
+        TH_OBJ("(y s s i)", "mproc.proxy", (size_t)11, "dict", "unix:@x", 1),
+        TH_OBJ("(s s s i)", "mproc.proxy", "", "unix:@x", 1),
+        TH_OBJ("(s s s i)", "mproc.proxy", "dict", "", 1),
+        TH_OBJ("(s y s i)", "mproc.proxy", "dict", (size_t)4, "unix:@x", 1),
+        TH_OBJ("(s s n i)", "mproc.proxy", "dict", 1),
+        TH_OBJ("(s s s i)", "mproc.proxy", "dict", "unix:@x", -1),
+        TH_OBJ("(s s s I)", "mproc.proxy", "dict", "unix:@x",
+               (int64_t)INT64_MIN),
+        TH_OBJ("(s s s O)", "mproc.proxy", "dict", "unix:@x", two64),
+        TH_OBJ("(s s s b)", "mproc.proxy", "dict", "unix:@x", 1),
+        TH_OBJ("(s s s d)", "mproc.proxy", "dict", "unix:@x", 1.0),
+        TH_OBJ("(s s s s)", "mproc.proxy", "dict", "unix:@x", "1"),
+        TH_OBJ("((s s s i))", "mproc.proxy", "dict", "unix:@x", 1),
+        TH_OBJ("s", "mproc.proxy"),
+        NULL,
+        NULL,
+        NULL,
+    };
+    size_t n = sizeof(bad) / sizeof(bad[0]) - 3;
+
+    memset(typeid, 't', 65);
+    typeid[65] = '\0';
+    memset(address, 'a', 4097);
+    address[4097] = '\0';
+    bad[n++] = TH_OBJ("(s s s i)", "mproc.proxy", typeid, "unix:@x", 1);
+    bad[n++] = TH_OBJ("(s s s i)", "mproc.proxy", "dict", address, 1);
+    cr_assert_eq(mproc_obj_str(&back, "di\0ct", 5), 0);
+    bad[n++] = TH_OBJ("(s O s i)", "mproc.proxy", back, "unix:@x", 1);
+    mproc_obj_free(back);
+    for (size_t i = 0; i < n; i++)
+        cr_expect_eq(loads_persid(bad[i], &back), MPROC_EPROTOCOL, "case %zu",
+                     i);
+    mproc_obj_free(two64);
+    /* The control: the same path with a proxy's tuple, at the limits. */
+    typeid[64] = '\0';
+    address[4096] = '\0';
+    cr_assert_eq(
+        loads_persid(TH_OBJ("(s s s O)", "mproc.proxy", typeid, address, max),
+                     &back),
+        0);
+    cr_assert_eq(proxy_id(back), INT64_MAX);
+    mproc_obj_free(back);
+    mproc_obj_free(max);
+}
+
+Test(pickle, persistent_ids_without_a_tuple_below_are_refused)
+{
+    /* nothing on the stack; the tuple below a mark; the text PERSID */
+    cr_assert_eq(LOADS("\x80\x02Q."), MPROC_EPROTOCOL);
+    cr_assert_eq(LOADS("\x80\x02(U\x0bmproc.proxyU\x04"
+                       "dictU\x07unix:@xK\x05t(Q."),
+                 MPROC_EPROTOCOL);
+    cr_assert_eq(LOADS("\x80\x02(U\x0bmproc.proxyU\x04"
+                       "dictU\x07unix:@xK\x05tQ."),
+                 0);
+    cr_assert_eq(LOADS("(S'mproc.proxy'\nS'dict'\nS'unix:@x'\nI5\ntQ."), 0);
+    cr_assert_eq(LOADS("Pmproc.proxy\n."), MPROC_EPROTOCOL);
+    cr_assert_eq(LOADS("(S'mproc.proxy'\nS'dict'\nS'unix:@x'\nI5\nt0P5\n."),
+                 MPROC_EPROTOCOL);
+}
+
+Test(pickle, every_truncation_of_a_proxy_pickle_fails_cleanly)
+{
+    mproc_obj *p = proxy_of("dict", "unix:@x", UINT64_MAX);
+    mproc_obj *o = TH_OBJ("[O O]", p, p);
+
+    for (int proto = 2; proto <= 5; proto++) {
+        mproc_buf out = { 0 };
+
+        cr_assert_eq(mproc_obj_dumps(o, &out, proto), 0);
+        for (size_t cut = 0; cut < out.len; cut++)
+            cr_assert_eq(loads_raw(out.data, cut, NULL), MPROC_EPROTOCOL,
+                         "protocol %d cut at %zu", proto, cut);
+        mproc_buf_free(&out);
+    }
+    mproc_obj_free(o);
+    mproc_obj_free(p);
 }

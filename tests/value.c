@@ -4,12 +4,16 @@
  * (two's-complement bytes, decimal text), repr() strings as python3 prints
  * them (hard-coded here), ==, hash() and dict keys across int, float and
  * bool, NaN, insertion order, deep copy with sharing, mproc_obj_build(),
- * the depth guards, freeing very deep nesting, and atomic reference counts.
+ * the depth guards, freeing very deep nesting, atomic reference counts, and
+ * proxy objects (src/value/proxy.h: their fields, equality, hash, repr and
+ * the release of a manager server's hold when the last reference goes).
  */
 #include "helpers/th.h"
+#include "../src/value/proxy.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,12 +138,12 @@ Test(value, none_true_and_false_are_singletons_that_survive_any_frees)
 
 Test(value, type_names_are_pythons)
 {
-    static const char *const names[] = { "NoneType",  "bool", "int",
-                                         "float",     "str",  "bytes",
-                                         "bytearray", "list", "tuple",
-                                         "dict",      "set",  "frozenset" };
+    static const char *const names[] = {
+        "NoneType", "bool",  "int",  "float", "str",       "bytes", "bytearray",
+        "list",     "tuple", "dict", "set",   "frozenset", "proxy"
+    };
 
-    for (int t = MPROC_OBJ_NONE; t <= MPROC_OBJ_FROZENSET; t++)
+    for (int t = MPROC_OBJ_NONE; t <= MPROC_OBJ_PROXY; t++)
         cr_assert_str_eq(mproc_obj_type_name((enum mproc_obj_type)t), names[t]);
     cr_assert_str_eq(mproc_obj_type_name((enum mproc_obj_type)99), "unknown");
 }
@@ -1072,6 +1076,38 @@ Test(value, build_refuses_malformed_formats_and_bad_arguments)
     mproc_obj_free(l);
 }
 
+/* mproc_obj_vbuild through a function of the caller's, twice from one
+ * va_list: vbuild reads a copy, so the second call sees the same
+ * arguments. */
+static void
+build_twice(mproc_obj **first, mproc_obj **second, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cr_assert_eq(mproc_obj_vbuild(first, fmt, ap), 0);
+    cr_assert_eq(mproc_obj_vbuild(second, fmt, ap), 0);
+    va_end(ap);
+}
+
+Test(value, vbuild_takes_the_arguments_as_a_va_list)
+{
+    mproc_obj *a, *b, *o = (mproc_obj *)1;
+    va_list none;
+
+    build_twice(&a, &b, "[i s (d)]", 7, "x", 0.5);
+    cr_assert(mproc_obj_equal(a, b));
+    assert_repr(a, "[7, 'x', (0.5,)]");
+    mproc_obj_free(b);
+    build_twice(&a, &b, "n");
+    assert_repr(a, "None");
+    mproc_obj_free(b);
+    memset(&none, 0, sizeof(none)); /* never read: the checks come first */
+    cr_assert_eq(mproc_obj_vbuild(NULL, "n", none), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_vbuild(&o, NULL, none), MPROC_EINVAL);
+    cr_assert_null(o);
+}
+
 Test(value, build_nests_up_to_the_depth_limit)
 {
     char *fmt = malloc(2 * 10001 + 1);
@@ -1370,4 +1406,243 @@ Test(value, small_ints_hold_their_values_here_and_in_children)
             th_run(small_ints_hold_their_values, NULL, 0,
                    &(mproc_process_opts){ .start_method = methods[m] }),
             0, "method %d", (int)methods[m]);
+}
+
+/* ---- proxy objects ------------------------------------------------------- */
+
+static mproc_obj *
+make_proxy(const char *typeid, const char *address, uint64_t id)
+{
+    mproc_obj *o = NULL;
+
+    cr_assert_eq(mproc__obj_proxy_new(&o, typeid, address, id), 0);
+    return o;
+}
+
+/* A string of n copies of c (n < 8192). */
+static const char *
+repeat(char c, size_t n)
+{
+    static char s[8192];
+
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+Test(value, proxy_objects_carry_typeid_address_and_id)
+{
+    mproc_obj *o = make_proxy("dict", "unix:@mproc-1234", UINT64_MAX), *item;
+    const char *typeid = NULL, *address = NULL;
+    uint64_t id = 0;
+    size_t len;
+    double f;
+    int64_t i;
+
+    cr_assert_eq(mproc_obj_type(o), MPROC_OBJ_PROXY);
+    cr_assert_str_eq(mproc_obj_type_name(mproc_obj_type(o)), "proxy");
+    cr_assert_eq(mproc__obj_proxy_get(o, &typeid, &address, &id), 0);
+    cr_assert_str_eq(typeid, "dict");
+    cr_assert_str_eq(address, "unix:@mproc-1234");
+    cr_assert_eq(id, UINT64_MAX);
+    cr_assert_eq(mproc__obj_proxy_get(o, NULL, NULL, NULL), 0);
+    typeid = address = NULL;
+    cr_assert_eq(mproc_obj_proxy_value(o, &typeid, &address), 0);
+    cr_assert_str_eq(typeid, "dict");
+    cr_assert_str_eq(address, "unix:@mproc-1234");
+    /* Neither a number nor a container nor text. */
+    cr_assert_eq(mproc_obj_len(o, &len), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_int_value(o, &i), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_float_value(o, &f), MPROC_EINVAL);
+    cr_assert_null(mproc_obj_str_value(o, NULL));
+    cr_assert_null(mproc_obj_bytes_value(o, NULL));
+    cr_assert_eq(mproc_obj_get(o, 0, &item), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_contains(o, o), MPROC_EINVAL);
+    mproc_obj_free(o);
+    /* The longest fields fit. */
+    o = make_proxy(repeat('t', MPROC__PROXY_TYPEID_MAX), "x", 0);
+    cr_assert_eq(mproc__obj_proxy_get(o, &typeid, NULL, NULL), 0);
+    cr_assert_eq(strlen(typeid), MPROC__PROXY_TYPEID_MAX);
+    mproc_obj_free(o);
+    o = make_proxy("list", repeat('a', MPROC__PROXY_ADDRESS_MAX), 1);
+    cr_assert_eq(mproc__obj_proxy_get(o, &typeid, &address, &id), 0);
+    cr_assert_str_eq(typeid, "list");
+    cr_assert_eq(strlen(address), MPROC__PROXY_ADDRESS_MAX);
+    cr_assert_eq(id, 1);
+    mproc_obj_free(o);
+}
+
+Test(value, proxy_objects_refuse_bad_fields_and_other_types)
+{
+    mproc_obj *o = (mproc_obj *)1, *s = make_str("dict");
+    const char *typeid = NULL;
+    uint64_t id;
+    static const char *const bad[][2] = {
+        { "", "unix:@x" },          { "dict", "" },
+        { "\xff", "unix:@x" },      { "dict", "\xc0\x80" },
+        { "dict", "\xed\xa0\x80" },
+    };
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_eq(mproc__obj_proxy_new(&o, bad[i][0], bad[i][1], 1),
+                     MPROC_EINVAL, "case %zu", i);
+        cr_assert_null(o);
+    }
+    cr_assert_eq(mproc__obj_proxy_new(&o, repeat('t', 65), "x", 1),
+                 MPROC_EINVAL);
+    cr_assert_eq(mproc__obj_proxy_new(&o, "dict", repeat('a', 4097), 1),
+                 MPROC_EINVAL);
+    cr_assert_eq(mproc__obj_proxy_new(&o, NULL, "x", 1), MPROC_EINVAL);
+    cr_assert_eq(mproc__obj_proxy_new(&o, "dict", NULL, 1), MPROC_EINVAL);
+    cr_assert_null(o);
+    cr_assert_eq(mproc__obj_proxy_new(NULL, "dict", "x", 1), MPROC_EINVAL);
+    cr_assert_eq(mproc__obj_proxy_get(s, &typeid, NULL, &id), MPROC_EINVAL);
+    cr_assert_eq(mproc__obj_proxy_get(NULL, &typeid, NULL, &id), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_proxy_value(s, &typeid, NULL), MPROC_EINVAL);
+    cr_assert_eq(mproc_obj_proxy_value(NULL, &typeid, NULL), MPROC_EINVAL);
+    cr_assert_null(typeid);
+    mproc__obj_proxy_hold(s, NULL, NULL); /* not a proxy: nothing */
+    mproc__obj_proxy_hold(NULL, NULL, NULL);
+    cr_assert(!mproc__obj_proxy_held(s));
+    cr_assert(!mproc__obj_proxy_held(NULL));
+    mproc_obj_free(s);
+}
+
+Test(value, proxies_equal_by_what_they_name_and_work_as_keys)
+{
+    mproc_obj *a = make_proxy("dict", "unix:@x", 5);
+    mproc_obj *same = make_proxy("dict", "unix:@x", 5);
+    mproc_obj *others[] = { make_proxy("dict", "unix:@x", 6),
+                            make_proxy("dict", "unix:@y", 5),
+                            make_proxy("list", "unix:@x", 5),
+                            make_str("unix:@x"), make_int(5) };
+    mproc_obj *d = make_dict(), *set, *fs, *v, *one = make_int(1);
+
+    cr_assert(mproc_obj_equal(a, same));
+    cr_assert_eq(hash_of(a), hash_of(same));
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+        cr_assert(!mproc_obj_equal(a, others[i]), "other %zu", i);
+        cr_assert(!mproc_obj_equal(others[i], a), "other %zu", i);
+    }
+    /* A dict key and a set member, found by an equal proxy. */
+    cr_assert_eq(mproc_obj_dict_set(d, a, one), 0);
+    cr_assert_eq(mproc_obj_dict_set(d, others[0], others[1]), 0);
+    cr_assert_eq(mproc_obj_dict_get(d, same, &v), 0);
+    cr_assert_eq(v, one);
+    cr_assert_eq(mproc_obj_dict_get(d, others[1], &v), -ENOENT);
+    cr_assert_eq(mproc_obj_set(&set), 0);
+    cr_assert_eq(mproc_obj_set_add(set, a), 0);
+    cr_assert_eq(mproc_obj_set_add(set, same), 0);
+    cr_assert_eq(mproc_obj_contains(set, same), 1);
+    cr_assert_eq(mproc_obj_contains(set, others[2]), 0);
+    cr_assert_eq(mproc_obj_frozenset(&fs, others, 3), 0);
+    cr_assert_eq(mproc_obj_contains(fs, others[2]), 1);
+    cr_assert_eq(mproc_obj_hash(fs, &(uint64_t){ 0 }), 0);
+    assert_repr(set, "{<proxy 'dict' id 5 at 'unix:@x'>}");
+    mproc_obj_free(fs);
+    mproc_obj_free(d);
+    for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++)
+        mproc_obj_free(others[i]);
+    mproc_obj_free(a);
+    mproc_obj_free(same);
+    mproc_obj_free(one);
+}
+
+Test(value, proxy_copy_is_the_object_and_repr_names_its_fields)
+{
+    mproc_obj *o = make_proxy("dict", "unix:@x", 5), *copy, *l;
+
+    cr_assert_eq(mproc_obj_copy(&copy, o), 0);
+    cr_assert_eq(copy, o);
+    mproc_obj_free(copy);
+    l = build("[O O]", o, o);
+    cr_assert_eq(mproc_obj_copy(&copy, l), 0);
+    cr_assert_neq(copy, l);
+    assert_repr(copy, "[<proxy 'dict' id 5 at 'unix:@x'>, "
+                      "<proxy 'dict' id 5 at 'unix:@x'>]");
+    mproc_obj_free(l);
+    assert_repr(o, "<proxy 'dict' id 5 at 'unix:@x'>");
+    assert_repr(make_proxy("Queue", "tcp://127.0.0.1:5000", UINT64_MAX),
+                "<proxy 'Queue' id 18446744073709551615 at "
+                "'tcp://127.0.0.1:5000'>");
+    /* The fields print as Python prints a str. */
+    assert_repr(make_proxy("it's", "unix:/tmp/a\nb", 0),
+                "<proxy \"it's\" id 0 at 'unix:/tmp/a\\nb'>");
+}
+
+struct releases {
+    int calls;
+    uint64_t id;
+};
+
+static void
+count_release(void *ctx, uint64_t id)
+{
+    struct releases *r = ctx;
+
+    r->calls++;
+    r->id = id;
+}
+
+Test(value, a_hold_is_released_once_when_the_last_reference_goes)
+{
+    struct releases r = { 0 }, other = { 0 };
+    mproc_obj *o = make_proxy("dict", "unix:@x", 42), *l, *copy;
+
+    cr_assert(!mproc__obj_proxy_held(o));
+    mproc__obj_proxy_hold(o, count_release, &other);
+    mproc__obj_proxy_hold(o, count_release, &r); /* replaces */
+    cr_assert(mproc__obj_proxy_held(o));
+    l = build("[O {O:O}]", o, o, o);
+    cr_assert_eq(mproc_obj_copy(&copy, o), 0);
+    mproc_obj_free(copy);
+    mproc_obj_free(o);
+    cr_assert_eq(r.calls, 0, "released while a list holds it");
+    cr_assert_eq(mproc_obj_list_delete(l, 1), 0);
+    cr_assert_eq(r.calls, 0);
+    mproc_obj_free(l);
+    cr_assert_eq(r.calls, 1);
+    cr_assert_eq(r.id, 42);
+    cr_assert_eq(other.calls, 0);
+    /* Cleared: nothing is called. */
+    o = make_proxy("dict", "unix:@x", 43);
+    mproc__obj_proxy_hold(o, count_release, &r);
+    mproc__obj_proxy_hold(o, NULL, &r);
+    cr_assert(!mproc__obj_proxy_held(o));
+    mproc_obj_free(o);
+    cr_assert_eq(r.calls, 1);
+}
+
+/* A release that frees an object of its own, as a server whose last
+ * reference to a managed list holding more proxies goes. */
+struct frees {
+    int calls;
+    mproc_obj *held;
+};
+
+static void
+release_frees(void *ctx, uint64_t id)
+{
+    struct frees *f = ctx;
+
+    (void)id;
+    f->calls++;
+    mproc_obj_free(f->held);
+    f->held = NULL;
+}
+
+Test(value, a_release_may_free_objects_holding_more_proxies)
+{
+    struct releases inner = { 0 };
+    mproc_obj *a = make_proxy("list", "unix:@x", 1);
+    mproc_obj *b = make_proxy("dict", "unix:@x", 2);
+    struct frees outer = { .held = build("[O]", b) };
+
+    mproc__obj_proxy_hold(b, count_release, &inner);
+    mproc_obj_free(b);
+    mproc__obj_proxy_hold(a, release_frees, &outer);
+    mproc_obj_free(a);
+    cr_assert_eq(outer.calls, 1);
+    cr_assert_eq(inner.calls, 1);
+    cr_assert_eq(inner.id, 2);
 }

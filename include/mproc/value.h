@@ -2,7 +2,8 @@
  * @file value.h
  * mproc_obj: the objects Python's send()/recv()/put()/get() carry —
  * None, bool, int, float, str, bytes, bytearray, list, tuple, dict, set and
- * frozenset — and their pickle form, so a C process and a Python process
+ * frozenset, and proxy objects, references to what a manager holds
+ * (manager.h) — and their pickle form, so a C process and a Python process
  * exchange the same objects. (Python's shared Value is mproc_value_*, in
  * shm.h; this is the dynamic object model.)
  *
@@ -26,7 +27,8 @@
  *
  * Semantics are Python's: 1 == 1.0 == True, as dict keys too; dicts keep
  * insertion order; only hashable objects (None, bool, int, float, str,
- * bytes, tuples of hashables, frozenset) can be dict keys or set members;
+ * bytes, tuples of hashables, frozenset, proxy) can be dict keys or set
+ * members;
  * NaN is not equal to itself. str is UTF-8, checked on the way in.
  *
  * Thread-safety: reference counts are atomic, so objects may be shared
@@ -36,6 +38,7 @@
 #ifndef MPROC_VALUE_H
 #define MPROC_VALUE_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +66,11 @@ enum mproc_obj_type {
     MPROC_OBJ_DICT,
     MPROC_OBJ_SET,
     MPROC_OBJ_FROZENSET,
+    /** A reference to an object a manager holds (manager.h): made by
+     *  mproc_proxy_obj(), turned back into a proxy by
+     *  mproc_proxy_from_obj(). Immutable and hashable: two are equal when
+     *  they name the same object (typeid, address and id). */
+    MPROC_OBJ_PROXY,
 };
 
 /* ---- lifetime -------------------------------------------------------------
@@ -98,7 +106,8 @@ MPROC_API enum mproc_obj_type mproc_obj_type(const mproc_obj *o);
 
 /**
  * Python's name of a type: "NoneType", "bool", "int", "float", "str",
- * "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset".
+ * "bytes", "bytearray", "list", "tuple", "dict", "set", "frozenset",
+ * "proxy".
  *
  * Returns: a static string; "unknown" outside the enum.
  */
@@ -288,7 +297,7 @@ MPROC_API int mproc_obj_frozenset(mproc_obj **out, mproc_obj *const *items,
  * frozenset; bytes of a bytes or bytearray; code points of a str.
  *
  * Returns: 0, or MPROC_EINVAL for a type without a length (None, bool,
- * int, float).
+ * int, float, proxy).
  */
 MPROC_API int mproc_obj_len(const mproc_obj *o, size_t *len);
 
@@ -446,7 +455,7 @@ MPROC_API int mproc_obj_hash(const mproc_obj *o, uint64_t *hash);
  * A deep copy (copy.deepcopy): new containers (and bytearrays) all the way
  * down, objects shared in the original shared in the copy. Immutable
  * scalars (None, bool, int, float, str, bytes) are shared with the
- * original, as deepcopy does.
+ * original, as deepcopy does, and so are proxy objects.
  *
  * Returns: 0, or MPROC_EINVAL / MPROC_ENOMEM, or MPROC_ETOOBIG for nesting
  * deeper than 10,000 levels.
@@ -455,7 +464,8 @@ MPROC_API int mproc_obj_copy(mproc_obj **out, const mproc_obj *o);
 
 /**
  * Python's repr(): "[42, None, 'hello']", "{'a': 1.5}", "b'\\x00'",
- * "frozenset({1, 2})", "set()".
+ * "frozenset({1, 2})", "set()"; a proxy object as
+ * "<proxy 'dict' id 5 at 'unix:@mproc-1234'>".
  *
  * out  receives the text, NUL-terminated, owned by the caller
  *      (mproc_buf_free(); len excludes the NUL).
@@ -464,6 +474,20 @@ MPROC_API int mproc_obj_copy(mproc_obj **out, const mproc_obj *o);
  * deeper than 10,000 levels.
  */
 MPROC_API int mproc_obj_repr(const mproc_obj *o, mproc_buf *out);
+
+/**
+ * What a proxy object (MPROC_OBJ_PROXY, manager.h) names: its manager's
+ * typeid and the server's address.
+ *
+ * o        the proxy object (borrowed).
+ * type_id  receives its typeid; may be NULL.
+ * address  receives the server's address; may be NULL.
+ *
+ * Returns: 0, or MPROC_EINVAL for o not a proxy object; the strings are
+ * valid while o lives.
+ */
+MPROC_API int mproc_obj_proxy_value(const mproc_obj *o, const char **type_id,
+                                    const char **address);
 
 /**
  * Build an object from a format string and arguments, like Python's
@@ -485,6 +509,17 @@ MPROC_API int mproc_obj_repr(const mproc_obj *o, mproc_buf *out);
  * (invalid UTF-8, NULL object, unhashable key).
  */
 MPROC_API int mproc_obj_build(mproc_obj **out, const char *fmt, ...);
+
+/**
+ * mproc_obj_build() with its arguments as a va_list, for functions that
+ * take a format and arguments of their own (vprintf to printf).
+ *
+ * ap  the arguments; read through a copy, so the caller's ap is left as
+ *     it was (the caller still va_end()s it).
+ *
+ * Returns: as mproc_obj_build().
+ */
+MPROC_API int mproc_obj_vbuild(mproc_obj **out, const char *fmt, va_list ap);
 
 /* ---- pickle
  * ------------------------------------------------------------------ */
@@ -508,7 +543,10 @@ typedef struct mproc_loads_opts {
  * Protocols 2 and 3 have no opcodes for sets, and 2 none for bytes; before
  * 5 none for bytearray: these are written as Python writes them, naming
  * the type (GLOBAL and REDUCE), which Python reads and mproc_obj_loads()
- * refuses.
+ * refuses. A proxy object is written as a persistent id (BINPERSID) of the
+ * tuple ("mproc.proxy", typeid, address, id), memoized like other
+ * objects: only mproc reads it back (Python's pickle.loads() raises
+ * UnpicklingError, as it has no persistent_load).
  *
  * Returns: 0, or MPROC_EINVAL (a protocol outside 2..5, NULL arguments, a
  * recursive object, containers nested deeper than 10,000) / MPROC_ENOMEM.
@@ -517,7 +555,8 @@ MPROC_API int mproc_obj_dumps(const mproc_obj *o, mproc_buf *out, int protocol);
 
 /**
  * Decode a pickle of protocol 0 to 5 holding only data: never imports,
- * calls or builds anything that the pickle names.
+ * calls or builds anything that the pickle names. A BINPERSID of the
+ * tuple mproc_obj_dumps() writes for a proxy object is a proxy object.
  *
  * out   receives the object (a new reference).
  * opts  NULL or limits.
@@ -525,7 +564,8 @@ MPROC_API int mproc_obj_dumps(const mproc_obj *o, mproc_buf *out, int protocol);
  * Returns: 0, or
  *   MPROC_EPROTOCOL  malformed or truncated data, an opcode that names
  *                    code or a class (GLOBAL, STACK_GLOBAL, REDUCE, BUILD,
- *                    INST, OBJ, NEWOBJ, EXT*, PERSID, ...), a memo
+ *                    INST, OBJ, NEWOBJ, EXT*, PERSID, ...), a BINPERSID
+ *                    of anything but a proxy's tuple, a memo
  *                    reference out of range, a recursive object, text
  *                    that is not UTF-8, bytes after STOP
  *   MPROC_ETOOBIG    the depth or memo limit was passed

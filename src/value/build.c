@@ -1,6 +1,7 @@
 /*
- * value/build.c - mproc_obj_build(): objects from a format string and
- * arguments, after Python's Py_BuildValue ("[i n s]" is [42, None, 'x']).
+ * value/build.c - mproc_obj_build() and mproc_obj_vbuild(): objects from a
+ * format string and arguments, after Python's Py_BuildValue ("[i n s]" is
+ * [42, None, 'x']).
  *
  * A recursive-descent parser: one call per value, one level of recursion
  * per nesting of brackets in the format (bounded by VALUE_MAX_DEPTH).
@@ -157,7 +158,7 @@ build_value(struct builder *b, mproc_obj **out)
 }
 
 int
-mproc_obj_build(mproc_obj **out, const char *fmt, ...)
+mproc_obj_vbuild(mproc_obj **out, const char *fmt, va_list ap)
 {
     struct builder b = { .p = fmt };
     int rc;
@@ -167,7 +168,7 @@ mproc_obj_build(mproc_obj **out, const char *fmt, ...)
     *out = NULL;
     if (fmt == NULL)
         return MPROC_EINVAL;
-    va_start(b.ap, fmt);
+    va_copy(b.ap, ap);
     skip_separators(&b);
     rc = build_value(&b, out);
     if (rc == 0) {
@@ -180,5 +181,17 @@ mproc_obj_build(mproc_obj **out, const char *fmt, ...)
         mproc_obj_free(*out);
         *out = NULL;
     }
+    return rc;
+}
+
+int
+mproc_obj_build(mproc_obj **out, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    va_start(ap, fmt);
+    rc = mproc_obj_vbuild(out, fmt, ap);
+    va_end(ap);
     return rc;
 }

@@ -1,6 +1,6 @@
 /*
  * value/ops.c - what Python does to whole objects: ==, hash() and
- * copy.deepcopy.
+ * copy.deepcopy (which shares the immutable scalars and proxies).
  *
  * Invariant: objects that compare equal hash equal, across int, float and
  * bool too. So every integral number hashes through one integer form (an
@@ -24,6 +24,7 @@ enum seed {
     SEED_BYTES = 0x62797465,
     SEED_TUPLE = 0x7475706c,
     SEED_FROZENSET = 0x66726f7a,
+    SEED_PROXY = 0x70726f78,
 };
 
 /* splitmix64's finalizer: every input bit reaches every output bit, which
@@ -146,6 +147,13 @@ value_hash(const mproc_obj *o, uint64_t *hash, int depth)
         *hash = mix(sum ^ o->u.table.len);
         return 0;
     }
+    case MPROC_OBJ_PROXY:
+        /* The address and id tell proxies apart; the typeid adds nothing
+         * (one object has one type). */
+        *hash = mix(hash_bytes(value_proxy_address(o), o->u.proxy.address_len,
+                               SEED_PROXY) +
+                    o->u.proxy.id * 0x9e3779b97f4a7c15u);
+        return 0;
     default:
         return MPROC_EINVAL;
     }
@@ -254,6 +262,17 @@ table_equal(const mproc_obj *a, const mproc_obj *b, int depth)
     return true;
 }
 
+/* Proxies name the same object: the same manager, id and typeid. */
+static bool
+proxy_equal(const mproc_obj *a, const mproc_obj *b)
+{
+    return a->u.proxy.id == b->u.proxy.id &&
+           a->u.proxy.typeid_len == b->u.proxy.typeid_len &&
+           a->u.proxy.address_len == b->u.proxy.address_len &&
+           memcmp(value_proxy_typeid(a), value_proxy_typeid(b),
+                  a->u.proxy.typeid_len + 1u + a->u.proxy.address_len) == 0;
+}
+
 static bool
 is_set(const mproc_obj *o)
 {
@@ -291,6 +310,8 @@ value_equal(const mproc_obj *a, const mproc_obj *b, int depth)
         return seq_equal(a, b, depth);
     case MPROC_OBJ_DICT:
         return table_equal(a, b, depth);
+    case MPROC_OBJ_PROXY:
+        return proxy_equal(a, b);
     default:
         return false; /* None is a singleton: a == b above */
     }

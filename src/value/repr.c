@@ -220,12 +220,12 @@ repr_bytes(struct out *o, const mproc_obj *v)
     return rc;
 }
 
+/* A str's repr, of its UTF-8 text. */
 static int
-repr_str(struct out *o, const mproc_obj *v)
+repr_text(struct out *o, const char *text, size_t len)
 {
-    const unsigned char *s = (const unsigned char *)v->u.text.data;
-    size_t len = v->u.text.len;
-    char quote = quote_for(v->u.text.data, len);
+    const unsigned char *s = (const unsigned char *)text;
+    char quote = quote_for(text, len);
     int rc = put(o, &quote, 1);
 
     for (size_t i = 0; rc == 0 && i < len;) {
@@ -255,6 +255,23 @@ repr_str(struct out *o, const mproc_obj *v)
     }
     if (rc == 0)
         rc = put(o, &quote, 1);
+    return rc;
+}
+
+/* A proxy object, after BaseProxy's repr: <proxy 'dict' id 5 at 'unix:@x'>. */
+static int
+repr_proxy(struct out *o, const mproc_obj *v)
+{
+    int rc = puts_(o, "<proxy ");
+
+    if (rc == 0)
+        rc = repr_text(o, value_proxy_typeid(v), v->u.proxy.typeid_len);
+    if (rc == 0)
+        rc = putf(o, " id %llu at ", (unsigned long long)v->u.proxy.id);
+    if (rc == 0)
+        rc = repr_text(o, value_proxy_address(v), v->u.proxy.address_len);
+    if (rc == 0)
+        rc = put(o, ">", 1);
     return rc;
 }
 
@@ -322,13 +339,15 @@ repr_obj(struct out *o, const mproc_obj *v, int depth)
     case MPROC_OBJ_FLOAT:
         return repr_float(o, v->u.real);
     case MPROC_OBJ_STR:
-        return repr_str(o, v);
+        return repr_text(o, v->u.text.data, v->u.text.len);
     case MPROC_OBJ_BYTES:
     case MPROC_OBJ_BYTEARRAY:
         return repr_bytes(o, v);
     case MPROC_OBJ_LIST:
     case MPROC_OBJ_TUPLE:
         return repr_seq(o, v, depth);
+    case MPROC_OBJ_PROXY:
+        return repr_proxy(o, v);
     default:
         return repr_table(o, v, depth);
     }

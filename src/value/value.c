@@ -1,8 +1,8 @@
 /*
  * value/value.c - mproc_obj: the objects Python's send()/recv() carry
  * (None, bool, int, float, str, bytes, bytearray, list, tuple, dict, set,
- * frozenset): their lifetime, and the scalars' constructors and accessors
- * (containers are in container.c).
+ * frozenset, proxy): their lifetime, and the scalars' constructors and
+ * accessors (containers are in container.c, proxies in proxy.c).
  *
  * Reference counts are atomic; None, True, False and the ints from -5 to
  * 256 are static and immortal. Small objects' memory is recycled through a
@@ -114,10 +114,8 @@ size_class(size_t size)
     return CACHE_ON && c < CACHE_CLASSES ? (unsigned)c : CACHE_CLASSES;
 }
 
-/* An object with extra bytes after it (a str's text, a table's first
- * entries); its `u` is zeroed, the extra bytes are not. */
-static mproc_obj *
-obj_alloc(enum mproc_obj_type type, size_t extra)
+mproc_obj *
+value_alloc_extra(enum mproc_obj_type type, size_t extra)
 {
     unsigned c = size_class(sizeof(mproc_obj) + extra);
     mproc_obj *o;
@@ -174,8 +172,8 @@ value_alloc(enum mproc_obj_type type)
 {
     bool table = type == MPROC_OBJ_DICT || type == MPROC_OBJ_SET ||
                  type == MPROC_OBJ_FROZENSET;
-    mproc_obj *o =
-        obj_alloc(type, table ? VALUE_TABLE_INLINE * sizeof(struct entry) : 0);
+    mproc_obj *o = value_alloc_extra(
+        type, table ? VALUE_TABLE_INLINE * sizeof(struct entry) : 0);
 
     if (o != NULL && table) {
         o->u.table.entries = (struct entry *)(o + 1);
@@ -259,6 +257,10 @@ destroy(mproc_obj *o, mproc_obj **dead)
         if (o->u.table.index != NULL) /* a big one */
             free(o->u.table.index);
         break;
+    case MPROC_OBJ_PROXY: /* its text is inline; a server may hold it */
+        if (o->u.proxy.release != NULL)
+            o->u.proxy.release(o->u.proxy.ctx, o->u.proxy.id);
+        break;
     default:
         break;
     }
@@ -301,6 +303,7 @@ mproc_obj_type_name(enum mproc_obj_type type)
         [MPROC_OBJ_DICT] = "dict",
         [MPROC_OBJ_SET] = "set",
         [MPROC_OBJ_FROZENSET] = "frozenset",
+        [MPROC_OBJ_PROXY] = "proxy",
     };
 
     if ((unsigned)type >= sizeof(names) / sizeof(names[0]))
@@ -445,7 +448,7 @@ text_new(mproc_obj **out, enum mproc_obj_type type, const void *data,
         return MPROC_EINVAL;
     if (inline_data && len > SIZE_MAX - sizeof(mproc_obj) - 1)
         return MPROC_ENOMEM;
-    o = obj_alloc(type, inline_data ? len + 1 : 0);
+    o = value_alloc_extra(type, inline_data ? len + 1 : 0);
     if (o == NULL)
         return MPROC_ENOMEM;
     if (inline_data) {
@@ -466,17 +469,12 @@ text_new(mproc_obj **out, enum mproc_obj_type type, const void *data,
     return 0;
 }
 
-int
-mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
+size_t
+value_utf8_chars(const char *utf8, size_t len)
 {
     const unsigned char *s = (const unsigned char *)utf8;
     size_t i = 0, chars;
 
-    if (out == NULL)
-        return MPROC_EINVAL;
-    *out = NULL;
-    if (utf8 == NULL && len > 0)
-        return MPROC_EINVAL;
     /* The ASCII head, the common case, eight bytes at a time: a byte is a
      * character there. */
     for (uint64_t w; len - i >= 8; i += 8) {
@@ -490,9 +488,25 @@ mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
         size_t step = utf8_sequence(s + i, len - i);
 
         if (step == 0)
-            return MPROC_EINVAL;
+            return SIZE_MAX;
         i += step;
     }
+    return chars;
+}
+
+int
+mproc_obj_str(mproc_obj **out, const char *utf8, size_t len)
+{
+    size_t chars;
+
+    if (out == NULL)
+        return MPROC_EINVAL;
+    *out = NULL;
+    if (utf8 == NULL && len > 0)
+        return MPROC_EINVAL;
+    chars = value_utf8_chars(utf8, len);
+    if (chars == SIZE_MAX)
+        return MPROC_EINVAL;
     return text_new(out, MPROC_OBJ_STR, utf8, len, chars);
 }
 

@@ -2,7 +2,7 @@
  * value/value.h - the layout of mproc_obj and what the files of src/value/
  * share: value.c (lifetime, scalars), container.c (list, tuple, dict, set,
  * frozenset), number.c (ints of any size), ops.c (equal, hash, copy),
- * repr.c and build.c.
+ * repr.c, build.c and proxy.c (references to a manager's objects).
  *
  * Invariants a reader must keep in mind:
  * - An int that fits in int64 is always stored as `small` (bytes NULL);
@@ -14,7 +14,8 @@
  *   same allocation; only a bytearray's (mutable) data is a buffer of its
  *   own, which destroy frees. Likewise a dict's or set's first
  *   VALUE_TABLE_INLINE entries: `entries` points right after the object
- *   until the table outgrows them (value_table_inline()).
+ *   until the table outgrows them (value_table_inline()), and a proxy's
+ *   typeid and address, each NUL-terminated, one after the other.
  */
 #ifndef MPROC_VALUE_PRIVATE_H
 #define MPROC_VALUE_PRIVATE_H
@@ -82,16 +83,45 @@ struct mproc_obj {
             size_t cap;
         } seq;
         struct table table;
+        struct {
+            uint64_t id;
+            /* The manager server's hold (proxy.h): called once, by
+             * destroy. NULL: none. */
+            void (*release)(void *ctx, uint64_t id);
+            void *ctx;
+            uint8_t typeid_len;   /* at most MPROC__PROXY_TYPEID_MAX */
+            uint16_t address_len; /* at most MPROC__PROXY_ADDRESS_MAX */
+        } proxy;
     } u;
 };
 
 /* value.c */
 mproc_obj *value_alloc(enum mproc_obj_type type);
+/* An object with `extra` bytes after it in the same block (a str's text, a
+ * table's first entries, a proxy's strings); its `u` is zeroed, the extra
+ * bytes are not. */
+mproc_obj *value_alloc_extra(enum mproc_obj_type type, size_t extra);
 /* Give back the memory of an object value_alloc made (not its contents);
  * NULL is ignored. */
 void value_dealloc(mproc_obj *o);
 bool value_table_inline(const mproc_obj *o);
 bool value_is_int(const mproc_obj *o);
+/* The code points of len bytes of UTF-8, or SIZE_MAX when they are not
+ * valid UTF-8 (overlong forms, surrogates, past U+10FFFF). */
+size_t value_utf8_chars(const char *s, size_t len);
+
+/* A proxy's typeid and address (proxy.c), inline after the object. */
+static inline const char *
+value_proxy_typeid(const mproc_obj *o)
+{
+    return (const char *)(o + 1);
+}
+
+static inline const char *
+value_proxy_address(const mproc_obj *o)
+{
+    return value_proxy_typeid(o) + o->u.proxy.typeid_len + 1;
+}
 
 /* container.c */
 int value_table_insert(mproc_obj *o, mproc_obj *key, mproc_obj *value,

@@ -24,8 +24,9 @@ Modes (AUTHKEY_HEX is the key in hex, or "-" for none: no handshake):
       as many objects and check each equals (and has the type of) the same
       object of objects(), then the shared list again, whose sharing must
       have survived, and bytearray(b"abc") (which Python can only send as a
-      pickle naming the class); exit 0, or 1 after printing the first
-      mismatch.
+      pickle naming the class), then an mproc proxy object (a persistent
+      id, which recv() must refuse with UnpicklingError) and "after"; exit
+      0, or 1 after printing the first mismatch.
 
   shm-* and shl-* (tests/interop/shm.c)
       SharedMemory and ShareableList: see shm_peer.py.
@@ -37,6 +38,7 @@ seconds (SIGALRM), so nothing hangs.
 """
 
 import math
+import pickle
 import signal
 import sys
 from multiprocessing.connection import AuthenticationError, Client, \
@@ -175,6 +177,16 @@ def exchange_objects(fd):
     got = conn.recv()
     if not same(got, bytearray(b"abc")):
         print("bytearray: got %r" % (got,), flush=True)
+        return 1
+    try:
+        got = conn.recv()
+        print("proxy object: got %r" % (got,), flush=True)
+        return 1
+    except pickle.UnpicklingError:
+        pass
+    got = conn.recv()
+    if got != "after":
+        print("after the proxy object: got %r" % (got,), flush=True)
         return 1
     conn.close()
     return 0

@@ -8,8 +8,9 @@
  * built here in C; then mproc_conn_send_obj sends the C corpus and Python
  * checks each object's value and type. A pickle naming a class is refused
  * and the stream stays in sync; that is how Python sends a bytearray in
- * protocol 4, so a bytearray crosses from C to Python only. Every case runs
- * under each Python at hand.
+ * protocol 4, so a bytearray crosses from C to Python only. A proxy object
+ * (a persistent id) sent to Python makes its recv() raise UnpicklingError,
+ * and the stream stays in sync. Every case runs under each Python at hand.
  */
 #include "helpers/th.h"
 #include "interop/python.h"
@@ -225,6 +226,8 @@ is_nan(const mproc_obj *o)
 static void
 exchange_objects(const char *version)
 {
+    static const char proxy_pickle[] = "\x80\x02(U\x0bmproc.proxyU\x04"
+                                       "dictU\x07unix:@xK\x05tQ.";
     char python[PATH_MAX], out[512];
     mproc_obj *want[64], *got = NULL, *a, *b, *t, *c;
     mproc_conn *ours, *theirs;
@@ -270,6 +273,17 @@ exchange_objects(const char *version)
     cr_assert_eq(mproc_conn_send_obj(ours, want[shared_at]), 0);
     /* Python pickles a bytearray naming its class: only C sends one */
     cr_assert_eq(mproc_obj_bytearray(&got, "abc", 3), 0);
+    cr_assert_eq(mproc_conn_send_obj(ours, got), 0);
+    mproc_obj_free(got);
+    /* A proxy object, read from its pickle (a persistent id, BINPERSID of
+     * ("mproc.proxy", "dict", "unix:@x", 5)): Python has no persistent_load
+     * and refuses it; then "after" */
+    cr_assert_eq(
+        mproc_obj_loads(&got, proxy_pickle, sizeof(proxy_pickle) - 1, NULL), 0);
+    cr_assert_eq(mproc_obj_type(got), MPROC_OBJ_PROXY);
+    cr_assert_eq(mproc_conn_send_obj(ours, got), 0);
+    mproc_obj_free(got);
+    got = TH_OBJ("s", "after");
     cr_assert_eq(mproc_conn_send_obj(ours, got), 0);
     mproc_obj_free(got);
     cr_assert_eq(peer_finish(&peer, out, sizeof(out)), 0, "peer: %s", out);
