@@ -346,6 +346,28 @@ get_be32(const unsigned char *at)
            (uint32_t)at[2] << 8 | at[3];
 }
 
+/* Parse the header once its hdr_need bytes are in: 0 (have_len set, or a
+ * long header now needed), or MPROC_EPROTOCOL. */
+static int
+parse_header(struct rx *rx)
+{
+    if (rx->hdr_need == SHORT_HEADER) {
+        int32_t len = (int32_t)get_be32(rx->hdr);
+
+        if (len == -1) {
+            rx->hdr_need = LONG_HEADER;
+            return 0;
+        }
+        if (len < 0)
+            return MPROC_EPROTOCOL;
+        rx->len = (uint64_t)len;
+    } else {
+        rx->len = (uint64_t)get_be32(rx->hdr + 4) << 32 | get_be32(rx->hdr + 8);
+    }
+    rx->have_len = true;
+    return 0;
+}
+
 /* Complete the header in rx. Caller holds recv_mu. */
 static int
 read_header(mproc_conn *c, const struct mproc__deadline *dl)
@@ -355,27 +377,16 @@ read_header(mproc_conn *c, const struct mproc__deadline *dl)
     while (!rx->have_len) {
         ssize_t n = read_some(c, rx->hdr + rx->hdr_got,
                               rx->hdr_need - rx->hdr_got, rx->hdr_got > 0, dl);
+        int rc;
 
         if (n < 0)
             return (int)n;
         rx->hdr_got += (size_t)n;
         if (rx->hdr_got < rx->hdr_need)
             continue;
-        if (rx->hdr_need == SHORT_HEADER) {
-            int32_t len = (int32_t)get_be32(rx->hdr);
-
-            if (len == -1) {
-                rx->hdr_need = LONG_HEADER;
-                continue;
-            }
-            if (len < 0)
-                return MPROC_EPROTOCOL;
-            rx->len = (uint64_t)len;
-        } else {
-            rx->len =
-                (uint64_t)get_be32(rx->hdr + 4) << 32 | get_be32(rx->hdr + 8);
-        }
-        rx->have_len = true;
+        rc = parse_header(rx);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -505,10 +516,50 @@ recv_into(mproc_conn *c, char *dst, size_t room, size_t *received,
     return 0;
 }
 
-int
-mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size, size_t offset,
-                           size_t *received, double timeout)
+/*
+ * Take n bytes read ahead into rx: the header, then the body, which is
+ * kept as an earlier timeout keeps it. Bytes past the message mean the
+ * peer did not wait for its answer: MPROC_EPROTOCOL. Caller holds
+ * recv_mu; rx is empty.
+ */
+static int
+feed(struct rx *rx, const unsigned char *in, size_t n)
 {
+    while (n > 0 && !rx->have_len) {
+        size_t take = rx->hdr_need - rx->hdr_got;
+        int rc;
+
+        if (take > n)
+            take = n;
+        memcpy(rx->hdr + rx->hdr_got, in, take);
+        rx->hdr_got += take;
+        in += take;
+        n -= take;
+        if (rx->hdr_got == rx->hdr_need && (rc = parse_header(rx)) < 0)
+            return rc;
+    }
+    if (n == 0)
+        return 0;
+    if (n > rx->len)
+        return MPROC_EPROTOCOL;
+    rx->body = malloc(n);
+    if (rx->body == NULL)
+        return MPROC_ENOMEM;
+    memcpy(rx->body, in, n);
+    rx->body_cap = rx->body_got = n;
+    return 0;
+}
+
+/* Cost of an exchange's receive: one read for a message of up to
+ * EXCHANGE_READ bytes with its header (otherwise two: header, then body). */
+#define EXCHANGE_READ 1024
+
+/* recv_bytes_into, reading ahead when the peer waits for an answer. */
+static int
+recv_into_buf(mproc_conn *c, char *dst, size_t size, size_t offset,
+              size_t *received, bool exchange, double timeout)
+{
+    unsigned char in[SHORT_HEADER + EXCHANGE_READ];
     struct mproc__deadline dl;
     size_t ignored;
     int rc;
@@ -517,18 +568,38 @@ mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size, size_t offset,
         received = &ignored;
     *received = 0;
     rc = check_usable(c, false);
-    if (rc == 0 && (offset > size || (buf == NULL && size > 0)))
+    if (rc == 0 && (offset > size || (dst == NULL && size > 0)))
         rc = MPROC_EINVAL;
     if (rc == 0)
         rc = mproc__deadline_init(&dl, timeout);
     if (rc < 0)
         return rc;
     pthread_mutex_lock(&c->recv_mu);
-    rc = recv_into(c, (char *)buf + offset, size - offset, received, &dl);
+    if (exchange && c->rx.hdr_got == 0) {
+        ssize_t n = read_some(c, in, sizeof in, false, &dl);
+
+        rc = n < 0 ? (int)n : feed(&c->rx, in, (size_t)n);
+    }
+    if (rc == 0)
+        rc = recv_into(c, dst + offset, size - offset, received, &dl);
     pthread_mutex_unlock(&c->recv_mu);
     if (rc < 0 && rc != MPROC_ETOOSHORT)
         *received = 0;
     return fail_stream(c, rc);
+}
+
+int
+mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size, size_t offset,
+                           size_t *received, double timeout)
+{
+    return recv_into_buf(c, buf, size, offset, received, false, timeout);
+}
+
+int
+mproc__conn_recv_exchange(mproc_conn *c, void *buf, size_t size,
+                          size_t *received, double timeout)
+{
+    return recv_into_buf(c, buf, size, 0, received, true, timeout);
 }
 
 int

@@ -10,4 +10,11 @@
  * fstat fewer on the connect and accept paths). Adopts fd on success. */
 int mproc__conn_new_socket(mproc_conn **out, int fd);
 
+/* mproc_conn_recv_bytes_into() for a request/reply exchange, whose peer
+ * sends nothing more until answered (a manager's connections): a small
+ * message comes with its header in one read. Bytes past the message are
+ * MPROC_EPROTOCOL (the connection is closed, as for a malformed stream). */
+int mproc__conn_recv_exchange(mproc_conn *c, void *buf, size_t size,
+                              size_t *received, double timeout);
+
 #endif /* MPROC_SRC_CONN_H */

@@ -39,7 +39,9 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "shm/shm.h"
 #include "sync/sync.h"
@@ -79,6 +81,7 @@ struct mproc_queue {
     uint64_t maxsize;  /* messages; 0: no limit */
     uint64_t ring_off; /* from this struct to the ring, which is PAGE-aligned */
     uint32_t kind;
+    uint32_t mapped; /* in a memory file of its own, not the arena */
 
     /* Written rarely. */
     _Alignas(64) uint32_t closed; /* set under the put lock */
@@ -811,33 +814,104 @@ mproc_queue_join(mproc_queue *q, double timeout)
 /* ---- life -----------------------------------------------------------------
  */
 
+/* The ring's size for the options: 0, or MPROC_EINVAL. */
+static int
+capacity_of(const mproc_queue_opts *opts, uint64_t *cap)
+{
+    *cap =
+        opts != NULL && opts->capacity != 0 ? opts->capacity : DEFAULT_CAPACITY;
+    if (*cap > MAX_CAPACITY)
+        return MPROC_EINVAL;
+    *cap = (*cap + PAGE - 1) & ~(PAGE - 1);
+    return 0;
+}
+
+static void
+init(mproc_queue *q, uint64_t cap, const mproc_queue_opts *opts,
+     uint64_t ring_off, uint32_t kind)
+{
+    q->cap = cap;
+    q->maxsize = opts != NULL ? opts->maxsize : 0;
+    q->ring_off = ring_off;
+    q->kind = kind;
+}
+
 static int
 create(mproc_queue **out, const mproc_queue_opts *opts, uint32_t kind)
 {
-    uint64_t cap =
-        opts != NULL && opts->capacity != 0 ? opts->capacity : DEFAULT_CAPACITY;
     mproc_queue *q;
+    uint64_t cap;
     void *mem;
     int rc;
 
     if (out == NULL)
         return MPROC_EINVAL;
     *out = NULL;
-    if (cap > MAX_CAPACITY)
-        return MPROC_EINVAL;
-    cap = (cap + PAGE - 1) & ~(PAGE - 1);
+    rc = capacity_of(opts, &cap);
     /* The ring starts at the first page boundary after the header: a page
      * of slack covers it (the default then fills a 64 MiB block). */
-    rc = mproc__arena_alloc(sizeof(*q) + PAGE + cap, 64, &mem);
+    if (rc == 0)
+        rc = mproc__arena_alloc(sizeof(*q) + PAGE + cap, 64, &mem);
     if (rc < 0)
         return rc;
     q = mem;
-    q->cap = cap;
-    q->maxsize = opts != NULL ? opts->maxsize : 0;
-    q->ring_off =
-        (((uintptr_t)q + sizeof(*q) + PAGE - 1) & ~(uintptr_t)(PAGE - 1)) -
-        (uintptr_t)q;
-    q->kind = kind;
+    init(q, cap, opts,
+         (((uintptr_t)q + sizeof(*q) + PAGE - 1) & ~(uintptr_t)(PAGE - 1)) -
+             (uintptr_t)q,
+         kind);
+    *out = q;
+    return 0;
+}
+
+int
+mproc__queue_new_mapped(mproc_queue **out, const mproc_queue_opts *opts,
+                        bool joinable, int *fd)
+{
+    uint64_t cap;
+    void *mem;
+    int rc;
+
+    *out = NULL;
+    *fd = -1;
+    rc = capacity_of(opts, &cap);
+    if (rc == 0)
+        rc = *fd = mproc__memfd("mproc-queue", PAGE + cap);
+    if (rc < 0)
+        return rc;
+    mem = mmap(NULL, PAGE + cap, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+    if (mem == MAP_FAILED) {
+        rc = -errno;
+        mproc__close(fd);
+        return rc;
+    }
+    init(mem, cap, opts, PAGE, joinable ? KIND_JOINABLE : KIND_QUEUE);
+    ((mproc_queue *)mem)->mapped = 1;
+    *out = mem;
+    return 0;
+}
+
+int
+mproc__queue_map(mproc_queue **out, int fd)
+{
+    mproc_queue *q;
+    struct stat st;
+
+    *out = NULL;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (st.st_size < (off_t)(2 * PAGE) || st.st_size % PAGE != 0)
+        return MPROC_EPROTOCOL;
+    q = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+             0);
+    if (q == MAP_FAILED)
+        return -errno;
+    /* Another process made it: trust only what matches the file. */
+    if (q->mapped != 1 || q->ring_off != PAGE ||
+        q->cap != (uint64_t)st.st_size - PAGE ||
+        (q->kind != KIND_QUEUE && q->kind != KIND_JOINABLE)) {
+        (void)munmap(q, (size_t)st.st_size);
+        return MPROC_EPROTOCOL;
+    }
     *out = q;
     return 0;
 }
@@ -879,10 +953,19 @@ mproc_queue_from_token(mproc_queue **out, const mproc_token *t)
     return rc;
 }
 
+bool
+mproc__queue_is_closed(const mproc_queue *q)
+{
+    return __atomic_load_n(&q->closed, __ATOMIC_ACQUIRE) != 0;
+}
+
 void
 mproc_queue_free(mproc_queue *q)
 {
-    mproc__arena_unref(q);
+    if (q != NULL && q->mapped)
+        (void)munmap(q, q->ring_off + q->cap);
+    else
+        mproc__arena_unref(q);
 }
 
 int

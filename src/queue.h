@@ -42,6 +42,19 @@ void mproc__queue_wake_consumer(mproc_queue *q);
 /* Bytes of the ring in use now (records and their headers). */
 uint64_t mproc__queue_used(const mproc_queue *q);
 
+/* A Queue (or JoinableQueue) in a memory file of its own, which unrelated
+ * processes map with mproc__queue_map() (a manager's queue, used directly
+ * by its clients on the same host): the handle, and the file's descriptor
+ * in *fd (the caller's to close; the mapping stays). mproc_queue_free()
+ * unmaps it; it has no token. 0, MPROC_EINVAL (capacity), -errno. */
+int mproc__queue_new_mapped(mproc_queue **out, const mproc_queue_opts *opts,
+                            bool joinable, int *fd);
+/* Whether mproc_queue_close() was called on the queue. */
+bool mproc__queue_is_closed(const mproc_queue *q);
+/* Map such a queue from its file (fd borrowed): 0, MPROC_EPROTOCOL (the
+ * file holds no such queue), -errno. */
+int mproc__queue_map(mproc_queue **out, int fd);
+
 /* Bytes of the ring. */
 uint64_t mproc__queue_capacity(const mproc_queue *q);
 

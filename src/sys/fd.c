@@ -218,6 +218,15 @@ mproc__is_readable(int fd)
     return poll(&p, 1, 0) > 0;
 }
 
+bool
+mproc__peer_gone(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+    return poll(&p, 1, 0) > 0 &&
+           (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
 int
 mproc__read_full(int fd, void *buf, size_t len)
 {

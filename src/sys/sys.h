@@ -87,6 +87,9 @@ int mproc__stdin_to_devnull(void);
 int mproc__wait_readable(int fd, const struct mproc__deadline *dl);
 /* Whether fd is readable right now. */
 bool mproc__is_readable(int fd);
+/* Whether the peer of a stream socket hung up (or the socket failed):
+ * one poll that does not wait. */
+bool mproc__peer_gone(int fd);
 /* Read exactly len bytes: 0, MPROC_EEOF when the peer closed first. */
 int mproc__read_full(int fd, void *buf, size_t len);
 /* Write all of buf to a socket without ever raising SIGPIPE. */
