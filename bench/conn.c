@@ -109,42 +109,7 @@ struct row {
     bench_op limit;
 };
 
-/* ---- processes and raw I/O ---------------------------------------------- */
-
-static int
-send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Receive exactly n bytes; MPROC_EEOF when the peer closes first. */
-static int
-recv_all(int fd, char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t r = recv(fd, p, n, 0);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            return MPROC_EEOF;
-        p += r;
-        n -= (size_t)r;
-    }
-    return 0;
-}
+/* ---- processes ----------------------------------------------------------- */
 
 /* Fork the child running fn with the given ends, which are then the
  * child's alone: the parent closes them, the child the parent's. */
@@ -226,8 +191,8 @@ echo_child(const struct bench *b, mproc_conn *c, int fd)
     while (mproc_conn_recv_bytes_into(c, buf, sizeof(buf), 0, &n,
                                       MPROC_FOREVER) == 0 &&
            mproc_conn_send_bytes(c, buf, 0, n) == 0 &&
-           recv_all(fd, buf, sizeof(buf)) == 0 &&
-           send_all(fd, buf, sizeof(buf)) == 0)
+           bench_recv_all(fd, buf, sizeof(buf)) == 0 &&
+           bench_send_all(fd, buf, sizeof(buf)) == 0)
         ;
 }
 
@@ -256,9 +221,9 @@ static int
 pingpong_raw(struct bench *b)
 {
     char back[SMALL];
-    int rc = send_all(b->sock, b->buf, SMALL);
+    int rc = bench_send_all(b->sock, b->buf, SMALL);
 
-    return rc != 0 ? rc : recv_all(b->sock, back, sizeof(back));
+    return rc != 0 ? rc : bench_recv_all(b->sock, back, sizeof(back));
 }
 
 /* ---- throughput: BATCH messages of 1 MiB one way ------------------------ */
@@ -291,7 +256,7 @@ raw_sink_batch(int fd, char *buf)
             return MPROC_EEOF;
         left -= (size_t)r;
     }
-    return send_all(fd, "k", 1);
+    return bench_send_all(fd, "k", 1);
 }
 
 /* A batch on the mproc end, then one on the raw one, and again. */
@@ -335,8 +300,8 @@ throughput_raw(struct bench *b)
     int rc = 0;
 
     for (int i = 0; i < BATCH && rc == 0; i++)
-        rc = send_all(b->sock, b->buf, MIB);
-    return rc != 0 ? rc : recv_all(b->sock, &ack, 1);
+        rc = bench_send_all(b->sock, b->buf, MIB);
+    return rc != 0 ? rc : bench_recv_all(b->sock, &ack, 1);
 }
 
 /* ---- connect + authkey handshake ---------------------------------------- */
@@ -377,13 +342,13 @@ raw_handshake(int fd, bool listener, bool protocol_floor)
         if (sends && protocol_floor)
             protocol_work(i, buf);
         if (sends) {
-            rc = send_all(fd, buf, sizes[i]);
+            rc = bench_send_all(fd, buf, sizes[i]);
         } else if (protocol_floor) {
-            rc = recv_all(fd, buf, 4);
+            rc = bench_recv_all(fd, buf, 4);
             if (rc == 0)
-                rc = recv_all(fd, buf + 4, sizes[i] - 4);
+                rc = bench_recv_all(fd, buf + 4, sizes[i] - 4);
         } else {
-            rc = recv_all(fd, buf, sizes[i]);
+            rc = bench_recv_all(fd, buf, sizes[i]);
         }
     }
     return rc;

@@ -13,6 +13,7 @@
 #include "mproc/future.h"
 #include "mproc/listener.h"
 #include "mproc/log.h"
+#include "mproc/manager.h"
 #include "mproc/pool.h"
 #include "mproc/process.h"
 #include "mproc/queue.h"

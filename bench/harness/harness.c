@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -192,16 +193,17 @@ bench_pingpong_rtt(struct bench_pingpong *pp)
     return bench_now_us() - t0;
 }
 
-void
-bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
-                          long warmup, long n, double *mine, double *limit)
+/* warmup + n calls of one(ctx, i) in blocks of BLOCK, each block followed
+ * by as many raw(raw_ctx) round trips. */
+static void
+rtt_beside(double (*one)(void *ctx, long i), void *ctx,
+           double (*raw)(void *raw_ctx), void *raw_ctx, long warmup, long n,
+           double *mine, double *limit)
 {
     enum {
         BLOCK = 100
     };
-    struct bench_pingpong *pp = bench_pingpong_new();
     long total = warmup + n;
-    int kid = bench_pingpong_start(pp, total);
 
     for (long done = 0; done < total; done += BLOCK) {
         long end = done + BLOCK < total ? done + BLOCK : total;
@@ -213,12 +215,149 @@ bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
                 mine[i - warmup] = us;
         }
         for (long i = done; i < end; i++) {
-            double us = bench_pingpong_rtt(pp);
+            double us = raw(raw_ctx);
 
             if (i >= warmup)
                 limit[i - warmup] = us;
         }
     }
+}
+
+static double
+pingpong_rtt(void *pp)
+{
+    return bench_pingpong_rtt(pp);
+}
+
+void
+bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
+                          long warmup, long n, double *mine, double *limit)
+{
+    struct bench_pingpong *pp = bench_pingpong_new();
+    int kid = bench_pingpong_start(pp, warmup + n);
+
+    rtt_beside(one, ctx, pingpong_rtt, pp, warmup, n, mine, limit);
     bench_reap(kid);
     munmap(pp, sizeof(*pp));
+}
+
+/* ---- the socketpair echo ------------------------------------------------- */
+
+int
+bench_send_all(int fd, const void *p, size_t n)
+{
+    const char *at = p;
+
+    while (n > 0) {
+        ssize_t w = send(fd, at, n, MSG_NOSIGNAL);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        at += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+bench_recv_all(int fd, void *p, size_t n)
+{
+    char *at = p;
+
+    while (n > 0) {
+        ssize_t r = recv(fd, at, n, 0);
+
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -EPIPE;
+        at += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+enum {
+    ECHO_MAX = 4096
+};
+
+struct bench_sock_echo {
+    int fd;   /* this process's end */
+    int peer; /* the other end, while forking */
+    int pid;
+    size_t size;
+    char buf[ECHO_MAX];
+};
+
+static void
+sock_echo(void *arg)
+{
+    struct bench_sock_echo *e = arg; /* the child's copy */
+
+    close(e->fd); /* so that the parent's close is our end of file */
+    while (bench_recv_all(e->peer, e->buf, e->size) == 0 &&
+           bench_send_all(e->peer, e->buf, e->size) == 0)
+        ;
+}
+
+struct bench_sock_echo *
+bench_sock_echo_start(size_t size)
+{
+    struct bench_sock_echo *e = calloc(1, sizeof(*e));
+    int sv[2];
+
+    if (e == NULL || size == 0 || size > ECHO_MAX ||
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+        perror("bench: socketpair echo");
+        exit(1);
+    }
+    e->size = size;
+    e->fd = sv[0];
+    e->peer = sv[1];
+    e->pid = bench_fork(sock_echo, e);
+    close(e->peer);
+    memset(e->buf, 'm', size);
+    return e;
+}
+
+double
+bench_sock_echo_rtt(struct bench_sock_echo *e)
+{
+    double t0 = bench_now_us();
+
+    if (bench_send_all(e->fd, e->buf, e->size) != 0 ||
+        bench_recv_all(e->fd, e->buf, e->size) != 0) {
+        fprintf(stderr, "bench: the socketpair echo failed\n");
+        exit(1);
+    }
+    return bench_now_us() - t0;
+}
+
+void
+bench_sock_echo_stop(struct bench_sock_echo *e)
+{
+    close(e->fd);
+    bench_reap(e->pid);
+    free(e);
+}
+
+static double
+sock_echo_rtt(void *e)
+{
+    return bench_sock_echo_rtt(e);
+}
+
+void
+bench_rtt_beside_socketpair(double (*one)(void *ctx, long i), void *ctx,
+                            size_t size, long warmup, long n, double *mine,
+                            double *limit)
+{
+    struct bench_sock_echo *e = bench_sock_echo_start(size);
+
+    rtt_beside(one, ctx, sock_echo_rtt, e, warmup, n, mine, limit);
+    bench_sock_echo_stop(e);
 }

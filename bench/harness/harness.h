@@ -62,4 +62,33 @@ void bench_rtt_beside_pingpong(double (*one)(void *ctx, long i), void *ctx,
                                long warmup, long n, double *mine,
                                double *limit);
 
+/* Send all n bytes (MSG_NOSIGNAL), retrying after EINTR: 0 or -errno. */
+int bench_send_all(int fd, const void *p, size_t n);
+
+/* Receive exactly n bytes: 0, -errno, or -EPIPE when the peer closes
+ * first. */
+int bench_recv_all(int fd, void *p, size_t n);
+
+/* The limit of a round trip over a socket: a forked child echoing every
+ * message of a fixed size over a socketpair; one round trip is a send and
+ * a recv in each process, two wake-ups, no framing and no library. */
+struct bench_sock_echo;
+
+/* Fork the echo child for messages of size bytes (at most 4096); exits the
+ * program when that fails. */
+struct bench_sock_echo *bench_sock_echo_start(size_t size);
+
+/* One round trip with the echo child, in microseconds; exits the program
+ * when the socket fails. */
+double bench_sock_echo_rtt(struct bench_sock_echo *e);
+
+/* Close the socket (the child then ends) and reap the child. */
+void bench_sock_echo_stop(struct bench_sock_echo *e);
+
+/* As bench_rtt_beside_pingpong, beside socketpair round trips of
+ * `size`-byte messages (bench_sock_echo) instead. */
+void bench_rtt_beside_socketpair(double (*one)(void *ctx, long i), void *ctx,
+                                 size_t size, long warmup, long n, double *mine,
+                                 double *limit);
+
 #endif /* BENCH_HARNESS_H */
