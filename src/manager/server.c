@@ -912,7 +912,8 @@ serve_connection(void *arg)
     if (l->session != NULL)
         session_leave(s, l->session, l->home);
     current = NULL;
-    mproc_conn_free(l->conn);
+    /* Off the list of connections (drain() shuts theirs down), then the
+     * connection goes: l itself is freed only once this thread is joined. */
     pthread_mutex_lock(&s->mu);
     l->prev->next = l->next;
     l->next->prev = l->prev;
@@ -921,6 +922,7 @@ serve_connection(void *arg)
     if (--s->nlinks == 0)
         pthread_cond_broadcast(&s->drained);
     pthread_mutex_unlock(&s->mu);
+    mproc_conn_free(l->conn);
     return NULL;
 }
 

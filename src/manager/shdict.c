@@ -15,12 +15,15 @@
  * and comparing objects, so the semantics are Python's.
  *
  * Invariants: everything below the header is touched only under `mu`, a
- * robust process-shared mutex; a holder killed midway leaves at worst an
- * unreachable block (an entry is written whole before the index and the
- * counts publish it). An entry whose key or value holds proxy objects is
- * PINNED: the server took a reference on each object they name, so only
- * the server may store, replace or remove such an entry (a client gets
- * -EAGAIN and asks the server).
+ * robust process-shared mutex. Every change is ordered so that a holder
+ * killed at any point leaves the dict whole (at worst a block unreachable,
+ * or len one off): an entry is written whole before the index and then
+ * the count publish it; a removal marks it dead before its slot goes; a
+ * replaced value's block is freed after the entry points to the new one;
+ * a rebuild fills a new table and publishes it with one store. An entry whose
+ * key or value holds proxy objects is PINNED: the server took a reference on
+ * each object they name, so only the server may store, replace or remove such
+ * an entry (a client gets -EAGAIN and asks the server).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -58,17 +61,24 @@ struct sentry {
     uint64_t flags;
 };
 
+/* The entries and their index, replaced whole by a rebuild: one store of
+ * the header's `table` publishes a new one. */
+struct table {
+    uint64_t entries; /* data offset of the entry array */
+    uint64_t cap, n;  /* room, and entries used (live and dead) */
+    uint64_t live;
+    uint64_t index; /* data offset of `size` slots: entry + 1 */
+    uint64_t size;
+};
+
 struct shdict {
     uint64_t magic;
     uint64_t size;
     pthread_mutex_t mu;
     uint64_t brk; /* the allocator's top */
     uint64_t free[CLASSES];
-    uint64_t entries; /* data offset of the entry array */
-    uint64_t nentries, entries_cap, live;
-    uint64_t index; /* data offset of index_size slots: entry + 1 */
-    uint64_t index_size;
-    uint64_t gone; /* the server freed it: calls fail with MPROC_EEOF */
+    uint64_t table; /* data offset of the struct table */
+    uint64_t gone;  /* the server freed it: calls fail with MPROC_EEOF */
 };
 
 /* ---- the allocator --------------------------------------------------------
@@ -135,16 +145,16 @@ store(struct shdict *d, const mproc_buf *bytes)
     return data;
 }
 
+static struct table *
+table(struct shdict *d)
+{
+    return at(d, d->table);
+}
+
 static struct sentry *
 entry(struct shdict *d, uint64_t i)
 {
-    return (struct sentry *)at(d, d->entries) + i;
-}
-
-static uint64_t *
-slots(struct shdict *d)
-{
-    return at(d, d->index);
+    return (struct sentry *)at(d, table(d)->entries) + i;
 }
 
 static int
@@ -156,66 +166,73 @@ decode(struct shdict *d, uint64_t data, mproc_obj **out)
 /* ---- the table ------------------------------------------------------------
  */
 
-/* Arrays for cap entries: 0, or MPROC_ENOMEM (the file is full). */
-static int
-make_arrays(struct shdict *d, uint64_t cap, uint64_t *entries, uint64_t *index,
-            uint64_t *index_size)
-{
-    uint64_t size = 16;
-
-    while (size < cap + cap / 2)
-        size *= 2;
-    *entries = alloc(d, cap * sizeof(struct sentry));
-    *index = *entries != 0 ? alloc(d, size * sizeof(uint64_t)) : 0;
-    if (*index == 0) {
-        release(d, *entries);
-        return MPROC_ENOMEM;
-    }
-    memset(at(d, *index), 0, size * sizeof(uint64_t));
-    *index_size = size;
-    return 0;
-}
-
 static void
-index_put(struct shdict *d, uint64_t hash, uint64_t i)
+index_put(uint64_t *slots, uint64_t size, uint64_t hash, uint64_t i)
 {
-    uint64_t mask = d->index_size - 1, *s = slots(d);
+    uint64_t mask = size - 1;
 
     for (uint64_t k = hash & mask;; k = (k + 1) & mask)
-        if (s[k] == SLOT_EMPTY || s[k] == SLOT_TOMB) {
-            s[k] = i + 1;
+        if (slots[k] == SLOT_EMPTY || slots[k] == SLOT_TOMB) {
+            slots[k] = i + 1;
             return;
         }
 }
 
-/* Room for one more entry: compact the live entries, in order, into new
- * arrays (twice their number, at least FIRST_CAP). */
+/* A table for cap entries holding the live entries of `from` (0: none),
+ * in order: its offset, or 0 when the file is full. */
+static uint64_t
+make_table(struct shdict *d, uint64_t cap, uint64_t from)
+{
+    uint64_t off = alloc(d, sizeof(struct table)), size = 16;
+    struct table *t, *old = from != 0 ? at(d, from) : NULL;
+    struct sentry *to;
+
+    while (size < cap + cap / 2)
+        size *= 2;
+    if (off == 0)
+        return 0;
+    t = at(d, off);
+    *t = (struct table){ .cap = cap, .size = size };
+    t->entries = alloc(d, cap * sizeof(struct sentry));
+    t->index = t->entries != 0 ? alloc(d, size * sizeof(uint64_t)) : 0;
+    if (t->index == 0) {
+        release(d, t->entries);
+        release(d, off);
+        return 0;
+    }
+    memset(at(d, t->index), 0, size * sizeof(uint64_t));
+    to = at(d, t->entries);
+    for (uint64_t i = 0; old != NULL && i < old->n; i++) {
+        struct sentry *e = (struct sentry *)at(d, old->entries) + i;
+
+        if (!(e->flags & ENTRY_DEAD)) {
+            to[t->n] = *e;
+            index_put(at(d, t->index), size, e->hash, t->n++);
+        }
+    }
+    t->live = t->n;
+    return off;
+}
+
+/* Room for one more entry: a rebuilt table for twice the live entries
+ * (at least FIRST_CAP), published by one store (a holder killed before it
+ * leaves the old table whole). */
 static int
 make_room(struct shdict *d)
 {
-    uint64_t entries, index, index_size, n = 0, cap;
-    struct sentry *to;
-    int rc;
+    struct table *old = table(d);
+    uint64_t off, was = d->table;
 
-    if (d->nentries < d->entries_cap)
+    if (old->n < old->cap)
         return 0;
-    cap = d->live * 2 > FIRST_CAP ? d->live * 2 : FIRST_CAP;
-    rc = make_arrays(d, cap, &entries, &index, &index_size);
-    if (rc < 0)
-        return rc;
-    to = at(d, entries);
-    for (uint64_t i = 0; i < d->nentries; i++)
-        if (!(entry(d, i)->flags & ENTRY_DEAD))
-            to[n++] = *entry(d, i);
-    release(d, d->entries);
-    release(d, d->index);
-    d->entries = entries;
-    d->index = index;
-    d->index_size = index_size;
-    d->entries_cap = cap;
-    d->nentries = n;
-    for (uint64_t i = 0; i < n; i++)
-        index_put(d, to[i].hash, i);
+    off = make_table(d, old->live * 2 > FIRST_CAP ? old->live * 2 : FIRST_CAP,
+                     was);
+    if (off == 0)
+        return MPROC_ENOMEM;
+    d->table = off;
+    release(d, old->entries);
+    release(d, old->index);
+    release(d, was);
     return 0;
 }
 
@@ -225,9 +242,10 @@ static int64_t
 find(struct shdict *d, const mproc_obj *key, uint64_t hash,
      const mproc_buf *pickle, uint64_t *slot)
 {
-    uint64_t mask = d->index_size - 1, *s = slots(d);
+    struct table *t = table(d);
+    uint64_t mask = t->size - 1, *s = at(d, t->index);
 
-    for (uint64_t k = hash & mask, n = 0; n < d->index_size;
+    for (uint64_t k = hash & mask, n = 0; n < t->size;
          k = (k + 1) & mask, n++) {
         struct sentry *e;
         mproc_obj *other;
@@ -236,7 +254,7 @@ find(struct shdict *d, const mproc_obj *key, uint64_t hash,
 
         if (s[k] == SLOT_EMPTY)
             break;
-        if (s[k] == SLOT_TOMB || s[k] > d->nentries)
+        if (s[k] == SLOT_TOMB || s[k] > t->n)
             continue;
         e = entry(d, s[k] - 1);
         if (e->hash != hash || (e->flags & ENTRY_DEAD))
@@ -281,14 +299,13 @@ mproc__shdict_new(struct shdict **out, int *fd)
     d->size = REGION;
     d->brk = (sizeof(*d) + 63) & ~(uint64_t)63;
     rc = mproc__shared_mutex_init(&d->mu);
-    if (rc == 0)
-        rc = make_arrays(d, FIRST_CAP, &d->entries, &d->index, &d->index_size);
+    if (rc == 0 && (d->table = make_table(d, FIRST_CAP, 0)) == 0)
+        rc = MPROC_ENOMEM;
     if (rc < 0) {
         (void)munmap(d, REGION);
         mproc__close(fd);
         return rc;
     }
-    d->entries_cap = FIRST_CAP;
     d->magic = MAGIC;
     *out = d;
     return 0;
@@ -507,8 +524,10 @@ set(struct shdict *d, const mproc_obj *key, const mproc_obj *value,
         if (vdata == 0)
             rc = MPROC_ENOMEM;
         else {
-            release(d, e->value);
-            e->value = vdata;
+            uint64_t old = e->value;
+
+            e->value = vdata; /* then the old block goes: never both */
+            release(d, old);
             e->flags = (e->flags & ~(uint64_t)ENTRY_PINNED) |
                        (pinned ? ENTRY_PINNED : 0);
         }
@@ -525,10 +544,14 @@ set(struct shdict *d, const mproc_obj *key, const mproc_obj *value,
             release(d, fresh.value);
             rc = MPROC_ENOMEM;
         } else {
-            *entry(d, d->nentries) = fresh;
-            index_put(d, hash, d->nentries);
-            d->nentries++;
-            d->live++;
+            struct table *t = table(d);
+
+            /* Written whole, then indexed, then counted: a holder killed
+             * before the count leaves a slot that find() skips. */
+            *entry(d, t->n) = fresh;
+            index_put(at(d, t->index), t->size, hash, t->n);
+            t->n++;
+            t->live++;
         }
     }
     unlock(d);
@@ -579,9 +602,10 @@ remove_entry(struct shdict *d, uint64_t i, uint64_t slot,
         if (rc < 0)
             return rc;
     }
-    slots(d)[slot] = SLOT_TOMB;
+    /* Dead first: find() and the views skip it from then on. */
     e->flags |= ENTRY_DEAD;
-    d->live--;
+    ((uint64_t *)at(d, table(d)->index))[slot] = SLOT_TOMB;
+    table(d)->live--;
     release(d, e->key);
     release(d, e->value);
     return 0;
@@ -623,25 +647,30 @@ mproc__shdict_popitem(struct shdict *d, mproc_obj **pair,
 {
     mproc_obj *kv[2] = { NULL, NULL };
     mproc_buf kept = { 0 };
-    uint64_t i, mask, slot;
+    uint64_t i, mask, slot, n;
     int rc = -ENOENT;
 
     *pair = NULL;
     if (lock(d) < 0)
         return MPROC_EEOF;
-    for (i = d->nentries; i-- > 0;)
+    for (i = table(d)->n; i-- > 0;)
         if (!(entry(d, i)->flags & ENTRY_DEAD)) {
             rc = 0;
             break;
         }
     if (rc == 0) {
         struct sentry *e = entry(d, i);
+        uint64_t *slots = at(d, table(d)->index);
 
-        mask = d->index_size - 1;
-        for (slot = e->hash & mask; slots(d)[slot] != i + 1;
-             slot = (slot + 1) & mask) {
+        mask = table(d)->size - 1;
+        for (slot = e->hash & mask, n = 0;
+             n < table(d)->size && slots[slot] != i + 1;
+             slot = (slot + 1) & mask, n++) {
         }
-        rc = decode(d, e->key, &kv[0]);
+        if (n == table(d)->size)
+            rc = MPROC_EPROTOCOL; /* unindexed: the memory was damaged */
+        if (rc == 0)
+            rc = decode(d, e->key, &kv[0]);
         if (rc == 0)
             rc = decode(d, e->value, &kv[1]);
         if (rc == 0)
@@ -667,7 +696,7 @@ mproc__shdict_len(struct shdict *d, size_t *len)
     *len = 0;
     if (lock(d) < 0)
         return MPROC_EEOF;
-    *len = (size_t)d->live;
+    *len = (size_t)table(d)->live;
     unlock(d);
     return 0;
 }
@@ -737,7 +766,7 @@ mproc__shdict_view(struct shdict *d, enum mproc__shdict_view which,
     }
     if (rc < 0)
         return rc;
-    for (uint64_t i = 0; rc == 0 && i < d->nentries; i++)
+    for (uint64_t i = 0; rc == 0 && i < table(d)->n; i++)
         if (!(entry(d, i)->flags & ENTRY_DEAD))
             rc = add_item(d, entry(d, i), which, *out);
     unlock(d);
@@ -755,7 +784,7 @@ mproc__shdict_close(struct shdict *d, const struct mproc__shdict_pins *pins)
     d->gone = 1;
     pthread_mutex_unlock(&d->mu);
     /* Nobody changes it now: drop what the pinned entries hold. */
-    for (uint64_t i = 0; i < d->nentries; i++) {
+    for (uint64_t i = 0; i < table(d)->n; i++) {
         struct sentry *e = entry(d, i);
         mproc_buf kept = { 0 };
 
