@@ -3001,3 +3001,116 @@ Test(manager, initializer_runs_in_the_server_and_sigint_does_not_stop_it)
     mproc_manager_free(m);
     board_close();
 }
+
+/* ---- a peer that speaks the protocol badly ------------------------------- */
+
+/* Send one raw request and expect an error reply (status 2). */
+static void
+assert_refused(mproc_conn *c, const void *request, size_t len)
+{
+    mproc_buf reply = { 0 };
+
+    assert_code(mproc_conn_send_bytes(c, request, 0, len), 0);
+    assert_code(mproc_conn_recv_bytes(c, &reply, 0, 10), 0);
+    cr_assert_geq(reply.len, 5);
+    cr_assert_eq(((unsigned char *)reply.data)[0], 2, "not an error reply");
+    mproc_buf_free(&reply);
+}
+
+/*
+ * Malformed requests from an authenticated peer get an error reply each
+ * and leave the server whole; a peer that sends a second request before
+ * its answer loses its connection; other clients are served throughout.
+ */
+Test(manager, malformed_requests_get_errors_and_the_server_goes_on)
+{
+    size_t key_len;
+    const void *key = mproc_process_authkey(mproc_current_process(), &key_len);
+    mproc_manager *m = manager_start();
+    mproc_client_opts opts = { .authkey = key, .authkey_len = key_len };
+    static const unsigned char hello_bad[] = { 1,   'n', 'o', 't', 'm', 'a',
+                                               'g', 'i', 'c', 0,   0,   0,
+                                               0,   0,   0,   0,   0,   1 };
+    unsigned char hello[18] = { 1,  'm', 'p', 'r', 'o', 'c', 'm', 'g', '1',
+                                42, 0,   0,   0,   0,   0,   0,   0,   0 };
+    /* CALL id 999999, "get", no args; CALL with a name longer than sent;
+     * CALL on object 1 whose arguments are not a pickle, or not a tuple;
+     * CREATE of a 255-byte typeid; INCREF / DECREF of nothing held; an
+     * unknown op; a SEGMENT of 0 bytes; a SHLIST of garbage. */
+    static const unsigned char call_gone[] = { 3, 0x3f, 0x42, 0x0f, 0,   0,  0,
+                                               0, 0,    3,    'g',  'e', 't' };
+    static const unsigned char call_short[] = { 3, 1, 0, 0,   0,  0,
+                                                0, 0, 0, 200, 'x' };
+    static const unsigned char call_garbage[] = { 3,   1,   0,    0,    0,
+                                                  0,   0,   0,    0,    7,
+                                                  '_', '_', 'l',  'e',  'n',
+                                                  '_', '_', 0xff, 0xfe, 0x00 };
+    static const unsigned char call_int[] = { 3,   1,   0,    0,   0,   0,
+                                              0,   0,   0,    7,   '_', '_',
+                                              'l', 'e', 'n',  '_', '_', 0x80,
+                                              5,   'K', 0x07, '.' };
+    static const unsigned char decref[] = { 5, 1, 0, 0, 0, 0, 0, 0, 0 };
+    static const unsigned char incref[] = {
+        4, 0x3f, 0x42, 0x0f, 0, 0, 0, 0, 0
+    };
+    static const unsigned char unknown[] = { 99 };
+    static const unsigned char segment0[] = { 7, 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const unsigned char shlist_bad[] = { 8, 0x80, 5, 0xee };
+    unsigned char create_long[2 + 255] = { 2, 255 };
+    mproc_proxy *d = NULL;
+    mproc_conn *c = NULL;
+    mproc_obj *r = NULL;
+    mproc_buf reply = { 0 };
+
+    assert_code(mproc_manager_dict(m, NULL, &d), 0); /* object 1 */
+    assert_code(mproc_client(&c, mproc_manager_address(m), &opts, 10), 0);
+    assert_refused(c, "", 0);                        /* no op */
+    assert_refused(c, call_gone, sizeof(call_gone)); /* before HELLO */
+    assert_refused(c, hello_bad, sizeof(hello_bad));
+    assert_code(mproc_conn_send_bytes(c, hello, 0, sizeof(hello)), 0);
+    assert_code(mproc_conn_recv_bytes(c, &reply, 0, 10), 0);
+    cr_assert_eq(((unsigned char *)reply.data)[0], 0);
+    mproc_buf_free(&reply);
+    assert_refused(c, hello, sizeof(hello)); /* a second HELLO */
+    assert_refused(c, call_gone, sizeof(call_gone));
+    assert_refused(c, call_short, sizeof(call_short));
+    assert_refused(c, call_garbage, sizeof(call_garbage));
+    assert_refused(c, call_int, sizeof(call_int));
+    memset(create_long + 2, 'x', 255);
+    assert_refused(c, create_long, sizeof(create_long));
+    assert_refused(c, decref, sizeof(decref)); /* this session holds none */
+    assert_refused(c, incref, sizeof(incref));
+    assert_refused(c, unknown, sizeof(unknown));
+    assert_refused(c, segment0, sizeof(segment0));
+    assert_refused(c, shlist_bad, sizeof(shlist_bad));
+
+    /* Two requests in one write (framed by hand): the server reads both
+     * at once, and drops a peer that did not wait for its answer. */
+    {
+        static const unsigned char two[] = { 0, 0, 0, 1, 99, 0, 0, 0, 1, 99 };
+
+        cr_assert_eq(write(mproc_conn_fileno(c), two, sizeof(two)),
+                     (ssize_t)sizeof(two));
+    }
+    {
+        int rc;
+
+        for (;;) {
+            rc = mproc_conn_recv_bytes(c, &reply, 0, 10);
+            mproc_buf_free(&reply);
+            if (rc < 0)
+                break;
+        }
+        cr_assert(rc == MPROC_EEOF || rc == -ECONNRESET, "%s",
+                  mproc_errname(rc));
+    }
+    mproc_conn_free(c);
+
+    /* The dict, and the server, are as they were. */
+    mproc_obj_free(CALL(d, "__setitem__", "(s i)", "k", 1));
+    assert_int(CALL(d, "__getitem__", "(s)", "k"), 1);
+    assert_code(mproc_proxy_getvalue(d, &r), 0);
+    assert_repr(r, "{'k': 1}");
+    mproc_proxy_free(d);
+    mproc_manager_free(m);
+}
