@@ -16,8 +16,10 @@
  * older generation takes one for this process first (Python's
  * BaseProxy._after_fork).
  *
- * One call costs: one send and one receive (two reads) on this side, one
- * wake-up of the server's thread and one of the caller.
+ * One call costs: one send and one read on this side (conn.c's exchange
+ * receive), one wake-up of the server's thread and one of the caller. A
+ * dict's or a queue's typed calls cost none of that once their memory is
+ * mapped here (local()).
  */
 #include <errno.h>
 #include <math.h>
@@ -37,21 +39,6 @@
 
 #define CONNECT_S 30.0
 #define SERVER_START_S 30.0
-
-static atomic_uint fork_gen;
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-
-static void
-count_fork(void)
-{
-    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
-}
-
-static void
-install_fork_counter(void)
-{
-    mproc__atfork(NULL, NULL, count_fork);
-}
 
 struct tconn {
     struct tconn *next;
@@ -200,7 +187,7 @@ session_start_locked(struct client *c, unsigned gen, double timeout)
 static int
 thread_conn(struct client *c, mproc_conn **out)
 {
-    unsigned gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    unsigned gen = mproc__fork_generation();
     struct tconn *t = pthread_getspecific(c->key);
     bool listed = false;
     int rc = 0;
@@ -273,7 +260,6 @@ client_new(struct client **out, const char *address,
 
     if (c == NULL)
         return MPROC_ENOMEM;
-    pthread_once(&fork_once, install_fork_counter);
     atomic_init(&c->refs, 1);
     pthread_mutex_init(&c->mu, NULL);
     if (pthread_key_create(&c->key, tconn_close) != 0) {
@@ -291,8 +277,7 @@ client_new(struct client **out, const char *address,
     c->authkey_len = key_len;
     if (rc == 0) {
         pthread_mutex_lock(&c->mu);
-        rc = session_start_locked(
-            c, atomic_load_explicit(&fork_gen, memory_order_relaxed), timeout);
+        rc = session_start_locked(c, mproc__fork_generation(), timeout);
         pthread_mutex_unlock(&c->mu);
     }
     pthread_mutex_lock(&live_mu);
@@ -400,7 +385,7 @@ proxy_new(struct client *c, uint64_t id, const char *type_id, mproc_proxy **out)
     atomic_fetch_add(&c->refs, 1);
     p->client = c;
     p->id = id;
-    atomic_init(&p->gen, atomic_load(&fork_gen));
+    atomic_init(&p->gen, mproc__fork_generation());
     pthread_mutex_init(&p->mu, NULL);
     strcpy(p->type_id, type_id);
     *out = p;
@@ -424,7 +409,7 @@ reply_to_proxy(struct client *c, struct reply *reply, mproc_proxy **out)
 static int
 proxy_own(mproc_proxy *p)
 {
-    unsigned gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    unsigned gen = mproc__fork_generation();
     int rc = 0;
 
     if (atomic_load_explicit(&p->gen, memory_order_acquire) == gen)
@@ -448,7 +433,6 @@ manager_alloc(mproc_manager **out, const mproc_manager_opts *opts)
 {
     mproc_manager *m = calloc(1, sizeof *m);
 
-    pthread_once(&fork_once, install_fork_counter);
     if (m == NULL)
         return MPROC_ENOMEM;
     if (isnan(opts->shutdown_timeout))
@@ -573,7 +557,7 @@ mproc_manager_new(mproc_manager **out, const mproc_manager_opts *opts)
     rc = manager_alloc(&m, opts);
     if (rc < 0)
         return rc;
-    m->gen = atomic_load(&fork_gen);
+    m->gen = mproc__fork_generation();
     rc = start_server(m, opts, &address);
     if (rc == 0)
         rc = client_new(&m->client, address, opts, CONNECT_S);
@@ -647,7 +631,7 @@ mproc_manager_free(mproc_manager *m)
         return;
     if (m->server != NULL) {
         /* A forked child's copy of the handle leaves the server alone. */
-        if (m->gen == atomic_load(&fork_gen) &&
+        if (m->gen == mproc__fork_generation() &&
             mproc_process_exitcode(m->server) == MPROC_EXITCODE_NONE &&
             mproc_process_pid(m->server) > 0)
             mproc_manager_shutdown(m);
@@ -1228,7 +1212,7 @@ mproc_proxy_free(mproc_proxy *p)
         return;
     mproc__shdict_unmap(p->dict);
     mproc_queue_free(p->queue);
-    if (atomic_load(&p->gen) == atomic_load(&fork_gen))
+    if (atomic_load(&p->gen) == mproc__fork_generation())
         request_id(p->client, MGR_DECREF, p->id);
     client_release(p->client);
     pthread_mutex_destroy(&p->mu);

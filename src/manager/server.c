@@ -1075,12 +1075,6 @@ interrupt_node(const void *node, VISIT which, int depth)
         mproc__mgr_interrupt(o->type, o->self);
 }
 
-static void
-free_object_node(void *node)
-{
-    (void)node;
-}
-
 /* Destroy every object and release every segment. */
 static void
 clear(struct mproc_manager_server *s)
@@ -1105,8 +1099,6 @@ clear(struct mproc_manager_server *s)
         tdestroy(session->refs, free);
         free(session);
     }
-    tdestroy(s->objects, free_object_node);
-    s->objects = NULL;
     while (s->segments != NULL) {
         struct segment *seg = s->segments;
 

@@ -151,6 +151,13 @@ identity_init(void)
     mproc__atfork(NULL, NULL, identity_atfork_child);
 }
 
+unsigned
+mproc__fork_generation(void)
+{
+    pthread_once(&identity_once, identity_init);
+    return atomic_load_explicit(&fork_generation, memory_order_relaxed);
+}
+
 uint32_t
 mproc__self_start_time(void)
 {

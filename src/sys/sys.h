@@ -245,6 +245,10 @@ mproc__self_holder(void)
 /* The calling thread's tid and start time, cached per thread (a forked
  * child's thread reads its own). */
 void mproc__self_thread(pid_t *tid, uint32_t *start);
+/* How many forks stand between this process and the library's first use
+ * of it (bumped in every forked child): state kept per process, such as
+ * connections, belongs to the generation that made it. */
+unsigned mproc__fork_generation(void);
 /* Whether the process (or thread) pid that started at `start` is gone:
  * kill(pid, 0) says it does not exist or, when thorough, /proc says it is
  * a zombie or the pid now names a process with another start time. Costs
