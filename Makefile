@@ -60,15 +60,16 @@ tsan: bootstrap
 	cmake --build build-tsan
 	ctest --test-dir build-tsan $(CTEST_ARGS)
 
-# libFuzzer harnesses (tests/fuzz/): the pickle decoder and the framing,
-# each for FUZZ_SECONDS (default 60) from a seed corpus written by Python.
+# libFuzzer harnesses (tests/fuzz/): the pickle decoder, the framing and a
+# manager's requests, each for FUZZ_SECONDS (default 60) from a seed corpus
+# written by Python.
 FUZZ_SECONDS ?= 60
 fuzz: bootstrap
 	CC=clang cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
 	    -DMPROC_FUZZ=ON -DMPROC_WERROR=OFF
 	cmake --build build-fuzz
 	python3 tests/fuzz/seed.py build-fuzz/corpus
-	for t in pickle conn; do \
+	for t in pickle conn manager; do \
 	    ASAN_OPTIONS=detect_leaks=1 build-fuzz/tests/fuzz/fuzz_$$t \
 	        -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	        build-fuzz/corpus/$$t || exit 1; \
