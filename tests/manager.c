@@ -3114,3 +3114,42 @@ Test(manager, malformed_requests_get_errors_and_the_server_goes_on)
     mproc_proxy_free(d);
     mproc_manager_free(m);
 }
+
+/* sort: Python's order (numbers across types, str, bytes, sequences),
+ * stable, reverse; a list of things Python cannot order stays as it was. */
+Test(manager, list_sort_orders_as_python_and_refuses_what_python_refuses)
+{
+    mproc_manager *m = manager_start();
+    mproc_proxy *l = NULL;
+    mproc_obj *init = TH_OBJ("[i d b i]", 3, 1.5, true, -2), *r = NULL;
+
+    assert_code(mproc_manager_list(m, init, &l), 0);
+    mproc_obj_free(init);
+    mproc_obj_free(CALL(l, "sort", "()"));
+    assert_code(mproc_proxy_getvalue(l, &r), 0);
+    assert_repr(r, "[-2, True, 1.5, 3]");
+    mproc_obj_free(CALL(l, "sort", "(b)", true));
+    assert_code(mproc_proxy_getvalue(l, &r), 0);
+    assert_repr(r, "[3, 1.5, True, -2]");
+
+    /* Strings, tuples lexicographically; 1 and True are equal: stable. */
+    mproc_obj_free(CALL(l, "clear", "()"));
+    mproc_obj_free(CALL(l, "extend", "([s s s s])", "b", "ab", "a", "é"));
+    mproc_obj_free(CALL(l, "sort", "()"));
+    assert_code(mproc_proxy_getvalue(l, &r), 0);
+    assert_repr(r, "['a', 'ab', 'b', 'é']");
+    mproc_obj_free(CALL(l, "clear", "()"));
+    mproc_obj_free(CALL(l, "extend", "([(i s) (i) (i s) (b) (i)])", 2, "x", 1,
+                        2, "a", true, 1));
+    mproc_obj_free(CALL(l, "sort", "()"));
+    assert_code(mproc_proxy_getvalue(l, &r), 0);
+    assert_repr(r, "[(1,), (True,), (1,), (2, 'a'), (2, 'x')]");
+
+    /* An int beside a str: TypeError, the list unchanged. */
+    mproc_obj_free(CALL(l, "append", "(s)", "z"));
+    CALL_FAILS(l, "sort", MPROC_EINVAL, "()");
+    assert_code(mproc_proxy_getvalue(l, &r), 0);
+    assert_repr(r, "[(1,), (True,), (1,), (2, 'a'), (2, 'x'), 'z']");
+    mproc_proxy_free(l);
+    mproc_manager_free(m);
+}

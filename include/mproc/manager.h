@@ -60,7 +60,7 @@
  *   list        __getitem__(i) __setitem__(i, v) __delitem__(i)
  *               __contains__(v) __len__() append(v) extend(seq)
  *               insert(i, v) pop([i]) remove(v) index(v) count(v)
- *               reverse() clear() copy()
+ *               reverse() sort([reverse]) clear() copy()
  *   Namespace   __getattr__(name) __setattr__(name, v) __delattr__(name)
  *   Queue, JoinableQueue
  *               put(item[, timeout]) get([timeout]) qsize() empty()

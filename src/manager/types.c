@@ -689,6 +689,173 @@ list_reverse(void *self, const mproc_obj *args, mproc_obj **result)
     return rc;
 }
 
+/* ---- list.sort: Python's ordering, a stable merge sort ---------------- */
+
+static bool
+is_number(const mproc_obj *o)
+{
+    enum mproc_obj_type t = mproc_obj_type(o);
+
+    return t == MPROC_OBJ_BOOL || t == MPROC_OBJ_INT || t == MPROC_OBJ_FLOAT;
+}
+
+/* A number as a double, exactly for ints of 64 bits; a bigger int comes
+ * as its sign and magnitude rounded (close enough to order it against
+ * floats; two big ints are ordered exactly below). */
+static double
+number_of(const mproc_obj *o)
+{
+    double d;
+    int64_t i;
+    mproc_buf b = { 0 };
+
+    if (mproc_obj_float_value(o, &d) == 0)
+        return d;
+    if (mproc_obj_int_value(o, &i) == 0)
+        return (double)i;
+    d = 0;
+    if (mproc_obj_int_bytes(o, &b) == 0 && b.len > 0) {
+        const unsigned char *le = b.data;
+        bool negative = le[b.len - 1] & 0x80;
+
+        for (size_t k = b.len; k-- > 0;)
+            d = d * 256 + (negative ? (unsigned char)~le[k] : le[k]);
+        d = negative ? -d - 1 : d;
+    }
+    mproc_buf_free(&b);
+    return d;
+}
+
+static int order(const mproc_obj *a, const mproc_obj *b, int *cmp);
+
+/* Lexicographic order of two lists or two tuples. */
+static int
+order_sequences(const mproc_obj *a, const mproc_obj *b, int *cmp)
+{
+    size_t na = 0, nb = 0;
+    mproc_obj *x, *y;
+
+    mproc_obj_len(a, &na);
+    mproc_obj_len(b, &nb);
+    for (size_t i = 0; i < na && i < nb; i++) {
+        mproc_obj_get(a, i, &x);
+        mproc_obj_get(b, i, &y);
+        if (mproc_obj_equal(x, y))
+            continue;
+        return order(x, y, cmp);
+    }
+    *cmp = (na > nb) - (na < nb);
+    return 0;
+}
+
+/* Python's a < b as -1, 0, 1, or MPROC_EINVAL where Python raises
+ * TypeError ('<' not supported between instances). */
+static int
+order(const mproc_obj *a, const mproc_obj *b, int *cmp)
+{
+    enum mproc_obj_type ta = mproc_obj_type(a), tb = mproc_obj_type(b);
+    const void *pa, *pb;
+    size_t la, lb;
+
+    if (is_number(a) && is_number(b)) {
+        int64_t x, y;
+        double dx, dy;
+
+        if (mproc_obj_int_value(a, &x) == 0 && mproc_obj_int_value(b, &y) == 0)
+            *cmp = (x > y) - (x < y);
+        else {
+            dx = number_of(a);
+            dy = number_of(b);
+            if (dx != dx || dy != dy)
+                *cmp = 0; /* NaN: unordered, kept where it is */
+            else
+                *cmp = (dx > dy) - (dx < dy);
+        }
+        return 0;
+    }
+    if (ta != tb)
+        return MPROC_EINVAL;
+    switch (ta) {
+    case MPROC_OBJ_STR: /* UTF-8's byte order is code point order */
+        pa = mproc_obj_str_value(a, &la);
+        pb = mproc_obj_str_value(b, &lb);
+        break;
+    case MPROC_OBJ_BYTES:
+    case MPROC_OBJ_BYTEARRAY:
+        pa = mproc_obj_bytes_value(a, &la);
+        pb = mproc_obj_bytes_value(b, &lb);
+        break;
+    case MPROC_OBJ_LIST:
+    case MPROC_OBJ_TUPLE:
+        return order_sequences(a, b, cmp);
+    default:
+        return MPROC_EINVAL;
+    }
+    *cmp = memcmp(pa, pb, la < lb ? la : lb);
+    if (*cmp == 0)
+        *cmp = (la > lb) - (la < lb);
+    return 0;
+}
+
+/* Merge sort of items[0..n) through tmp: stable, as Python's sort. */
+static int
+merge_sort(mproc_obj **items, mproc_obj **tmp, size_t n, bool reverse)
+{
+    size_t half = n / 2, i = 0, j = half, k = 0;
+    int rc, cmp;
+
+    if (n < 2)
+        return 0;
+    rc = merge_sort(items, tmp, half, reverse);
+    if (rc == 0)
+        rc = merge_sort(items + half, tmp, n - half, reverse);
+    while (rc == 0 && i < half && j < n) {
+        rc = order(items[j], items[i], &cmp);
+        /* Take the right one only when it must go first: stability. */
+        tmp[k++] = (reverse ? cmp > 0 : cmp < 0) ? items[j++] : items[i++];
+    }
+    if (rc < 0)
+        return rc;
+    while (i < half)
+        tmp[k++] = items[i++];
+    while (j < n)
+        tmp[k++] = items[j++];
+    memcpy(items, tmp, n * sizeof(*items));
+    return 0;
+}
+
+/* sort([reverse]): the list is changed only when every pair compares. */
+static int
+list_sort(void *self, const mproc_obj *args, mproc_obj **result)
+{
+    mproc_obj **items = NULL, *flag = arg(args, 0);
+    bool reverse = false;
+    size_t n = 0;
+    int rc = want_args(args, 0, 1);
+
+    (void)result;
+    if (rc == 0 && flag != NULL && mproc_obj_bool_value(flag, &reverse) < 0)
+        rc = MPROC_EINVAL;
+    if (rc == 0)
+        mproc_obj_len(self, &n);
+    if (rc < 0 || n < 2)
+        return rc;
+    items = malloc(2 * n * sizeof(*items));
+    if (items == NULL)
+        return MPROC_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        mproc_obj_get(self, i, &items[i]);
+        mproc_obj_ref(items[i]);
+    }
+    rc = merge_sort(items, items + n, n, reverse);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = mproc_obj_list_set(self, i, items[i]);
+    for (size_t i = 0; i < n; i++)
+        mproc_obj_free(items[i]);
+    free(items);
+    return rc;
+}
+
 static const mproc_manager_method list_methods[] = {
     { .name = "__getitem__", .call = list_getitem },
     { .name = "__setitem__", .call = list_setitem },
@@ -703,6 +870,7 @@ static const mproc_manager_method list_methods[] = {
     { .name = "index", .call = list_index_of },
     { .name = "count", .call = list_count },
     { .name = "reverse", .call = list_reverse },
+    { .name = "sort", .call = list_sort },
     { .name = "clear", .call = list_clear },
     { .name = "copy", .call = obj_copy_method },
     { 0 },
