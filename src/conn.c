@@ -554,10 +554,17 @@ feed(struct rx *rx, const unsigned char *in, size_t n)
  * EXCHANGE_READ bytes with its header (otherwise two: header, then body). */
 #define EXCHANGE_READ 1024
 
-/* recv_bytes_into, reading ahead when the peer waits for an answer. */
+static bool
+readable(const void *c)
+{
+    return mproc__is_readable(((const mproc_conn *)c)->fd);
+}
+
+/* recv_bytes_into, reading ahead when the peer waits for an answer (and
+ * spinning up to spin_ns for it first). */
 static int
 recv_into_buf(mproc_conn *c, char *dst, size_t size, size_t offset,
-              size_t *received, bool exchange, double timeout)
+              size_t *received, bool exchange, int64_t spin_ns, double timeout)
 {
     unsigned char in[SHORT_HEADER + EXCHANGE_READ];
     struct mproc__deadline dl;
@@ -576,7 +583,11 @@ recv_into_buf(mproc_conn *c, char *dst, size_t size, size_t offset,
         return rc;
     pthread_mutex_lock(&c->recv_mu);
     if (exchange && c->rx.hdr_got == 0) {
-        ssize_t n = read_some(c, in, sizeof in, false, &dl);
+        ssize_t n;
+
+        if (spin_ns > 0)
+            (void)mproc__spin(readable, c, spin_ns);
+        n = read_some(c, in, sizeof in, false, &dl);
 
         rc = n < 0 ? (int)n : feed(&c->rx, in, (size_t)n);
     }
@@ -592,14 +603,14 @@ int
 mproc_conn_recv_bytes_into(mproc_conn *c, void *buf, size_t size, size_t offset,
                            size_t *received, double timeout)
 {
-    return recv_into_buf(c, buf, size, offset, received, false, timeout);
+    return recv_into_buf(c, buf, size, offset, received, false, 0, timeout);
 }
 
 int
 mproc__conn_recv_exchange(mproc_conn *c, void *buf, size_t size,
-                          size_t *received, double timeout)
+                          size_t *received, int64_t spin_ns, double timeout)
 {
-    return recv_into_buf(c, buf, size, 0, received, true, timeout);
+    return recv_into_buf(c, buf, size, 0, received, true, spin_ns, timeout);
 }
 
 int

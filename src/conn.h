@@ -13,8 +13,11 @@ int mproc__conn_new_socket(mproc_conn **out, int fd);
 /* mproc_conn_recv_bytes_into() for a request/reply exchange, whose peer
  * sends nothing more until answered (a manager's connections): a small
  * message comes with its header in one read. Bytes past the message are
- * MPROC_EPROTOCOL (the connection is closed, as for a malformed stream). */
+ * MPROC_EPROTOCOL (the connection is closed, as for a malformed stream).
+ * spin_ns > 0: spin up to that long for the message before sleeping (on
+ * more than one CPU, a wake-up costs more than a short spin). */
 int mproc__conn_recv_exchange(mproc_conn *c, void *buf, size_t size,
-                              size_t *received, double timeout);
+                              size_t *received, int64_t spin_ns,
+                              double timeout);
 
 #endif /* MPROC_SRC_CONN_H */

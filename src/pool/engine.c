@@ -6,7 +6,6 @@
  * otherwise.
  */
 #include <limits.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -835,30 +834,6 @@ mproc__pool_submit(mproc_pool *p, mproc_future *j, size_t chunk, size_t first,
 /* ---- waiting
  * -------------------------------------------------------------------- */
 
-/* Spin (yielding the CPU now and then, for one CPU's sake) until ready()
- * says so or limit_ns passed: true when it did. Waking a process on the
- * other CPU of a virtual machine costs 35-100 us; a waiter still spinning
- * when its answer comes pays none of it. */
-bool
-mproc__pool_spin(bool (*ready)(const void *arg), const void *arg)
-{
-    int64_t end = mproc__now_ns() + MPROC__POOL_SPIN_NS;
-
-    do {
-        /* A few pauses between yields: where both ends share a CPU, a
-         * long spin only delays the other one. */
-        for (int i = 0; i < 8; i++) {
-            if (ready(arg))
-                return true;
-#if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-#endif
-        }
-        sched_yield();
-    } while (mproc__now_ns() < end);
-    return ready(arg);
-}
-
 struct word_seen {
     const uint32_t *word;
     uint32_t seen;
@@ -896,7 +871,8 @@ mproc__pool_wait(mproc_pool *p, mproc_future *j,
          * the CPU its workers need. */
         if (!spun && p->spin && j->nchunks == 1) {
             spun = true;
-            if (mproc__pool_spin(word_moved, &(struct word_seen){ word, w }))
+            if (mproc__spin(word_moved, &(struct word_seen){ word, w },
+                            MPROC__POOL_SPIN_NS))
                 continue;
         }
         if (!(w & 1)) {

@@ -346,7 +346,6 @@ void mproc__pool_notify(uint32_t *word);
 /* How long an idle worker or a waiter spins before it sleeps, when it may
  * run on more than one CPU (on one, spinning only delays the other side). */
 #define MPROC__POOL_SPIN_NS 50000
-bool mproc__pool_spin(bool (*ready)(const void *arg), const void *arg);
 void mproc__pool_cancel_pending(mproc_pool *p, mproc_future *j);
 void mproc__pool_cancel_all(mproc_pool *p, const char *why);
 void mproc__pool_set_done(mproc_pool *p, mproc_future *j);

@@ -469,7 +469,7 @@ mproc__pool_worker_loop(struct mproc__worker_ctx *w)
         /* Idle: spin a while before the get sleeps, for the next task of
          * a caller that waits for each result before it sends more. */
         if (w->spin)
-            (void)mproc__pool_spin(has_task, w->tasks);
+            (void)mproc__spin(has_task, w->tasks, MPROC__POOL_SPIN_NS);
         rc = mproc__queue_get_claimed(w->tasks, in, cap, &len, claim, &c,
                                       MPROC_FOREVER);
         if (rc == MPROC_ETOOSHORT) {

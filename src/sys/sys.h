@@ -54,6 +54,10 @@ bool mproc__deadline_passed(const struct mproc__deadline *dl);
 /* The time left as a public timeout, to hand a deadline on to a call that
  * takes one: MPROC_FOREVER when forever, 0 when past. */
 double mproc__deadline_seconds_left(const struct mproc__deadline *dl);
+/* Spin until ready(arg) says so or limit_ns passed, yielding the CPU every
+ * few pauses (for one CPU's sake): whether it did. */
+bool mproc__spin(bool (*ready)(const void *arg), const void *arg,
+                 int64_t limit_ns);
 
 /* ---- fd.c: descriptors, all close-on-exec ---------------------------------
  */
